@@ -42,8 +42,11 @@ void moat_lsm_plan_clear(struct moat_lsm_plan *plan);
 struct moat_landlock;
 int moat_landlock_prepare(const struct oci_spec *spec, struct moat_landlock **ret, moat_error **err);
 /* Apply in the container process after pivot_root (so "/" is the container
- * root), before execve.  Sets no_new_privs if needed. */
-int moat_landlock_apply(const struct moat_landlock *ll, moat_error **err);
+ * root), while it still holds CAP_SYS_ADMIN in its user namespace or after
+ * no_new_privs is set (landlock_restrict_self needs one of the two). */
+/* root_fd: a directory fd of the container root (open("/") after pivot_root);
+ * access is allowed only beneath it.  A NULL ll is a no-op. */
+int moat_landlock_apply(const struct moat_landlock *ll, int root_fd, moat_error **err);
 int moat_landlock_abi(void); /* kernel's Landlock ABI version, 0 if none */
 void moat_landlock_free(struct moat_landlock *ll);
 

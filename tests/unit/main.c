@@ -6,17 +6,14 @@
 int unit_failures;
 const char *unit_skip;
 
-#define SUITES(X) X(path) X(json) X(config) X(util)
-#define DECL(n) extern const struct unit_test n##_tests[];
-SUITES(DECL)
-#define ENTRY(n) {#n, n##_tests},
-static const struct unit_suite suites[] = {SUITES(ENTRY){NULL, NULL}};
+extern const struct unit_suite __start_moat_unit_suites[];
+extern const struct unit_suite __stop_moat_unit_suites[];
 
 int main(int argc, char **argv)
 {
     const char *only = argc > 1 ? argv[1] : NULL;
     int passed = 0, failed = 0, skipped = 0;
-    for (const struct unit_suite *s = suites; s->name; s++) {
+    for (const struct unit_suite *s = __start_moat_unit_suites; s < __stop_moat_unit_suites; s++) {
         for (const struct unit_test *t = s->tests; t->name; t++) {
             if (only && !strstr(t->name, only) && strcmp(s->name, only) != 0)
                 continue;

@@ -149,5 +149,6 @@ static void test_process_file(void)
     CHECK_ERR_HAS(err, "at least one argument");
 }
 
-const struct unit_test config_tests[] = {UNIT_TEST(test_good), UNIT_TEST(test_errors), UNIT_TEST(test_mount_options),
+static const struct unit_test config_tests[] = {UNIT_TEST(test_good), UNIT_TEST(test_errors), UNIT_TEST(test_mount_options),
                                          UNIT_TEST(test_caps_names), UNIT_TEST(test_process_file), UNIT_END};
+UNIT_SUITE(config, config_tests);

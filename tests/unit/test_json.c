@@ -59,4 +59,5 @@ static void test_accessors(void)
     CHECK(moat_json_strv(o, "", "v", true, 1, &v, &err) < 0);
 }
 
-const struct unit_test json_tests[] = {UNIT_TEST(test_parse_errors), UNIT_TEST(test_accessors), UNIT_END};
+static const struct unit_test json_tests[] = {UNIT_TEST(test_parse_errors), UNIT_TEST(test_accessors), UNIT_END};
+UNIT_SUITE(json, json_tests);

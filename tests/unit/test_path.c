@@ -116,5 +116,6 @@ static void run_resolution_checks(bool fallback)
 static void test_openat2(void) { run_resolution_checks(false); }
 static void test_fallback(void) { run_resolution_checks(true); }
 
-const struct unit_test path_tests[] = {UNIT_TEST(test_clean), UNIT_TEST(test_openat2), UNIT_TEST(test_fallback),
+static const struct unit_test path_tests[] = {UNIT_TEST(test_clean), UNIT_TEST(test_openat2), UNIT_TEST(test_fallback),
                                        UNIT_END};
+UNIT_SUITE(path, path_tests);

@@ -52,5 +52,6 @@ static void test_atomic_write(void)
     CHECK(system(cmd) == 0);
 }
 
-const struct unit_test util_tests[] = {UNIT_TEST(test_errors), UNIT_TEST(test_parse_numbers),
+static const struct unit_test util_tests[] = {UNIT_TEST(test_errors), UNIT_TEST(test_parse_numbers),
                                        UNIT_TEST(test_atomic_write), UNIT_END};
+UNIT_SUITE(util, util_tests);

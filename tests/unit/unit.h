@@ -21,6 +21,11 @@ extern const char *unit_skip; /* set by UNIT_SKIP */
 
 #define UNIT_TEST(fn) {#fn, fn}
 #define UNIT_END {NULL, NULL}
+/* Register a suite: its descriptor goes to a linker section that the runner
+ * walks (plain data, no constructor). */
+#define UNIT_SUITE(sname, table)                                                                   \
+    __attribute__((used, section("moat_unit_suites"), aligned(sizeof(void *))))                   \
+    static const struct unit_suite unit_suite_##sname = {#sname, table}
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
