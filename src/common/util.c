@@ -44,6 +44,8 @@ char *xstrdup(const char *s)
     return r;
 }
 
+char *xstrdup_or_null(const char *s) { return s ? xstrdup(s) : NULL; }
+
 char *xstrndup(const char *s, size_t n)
 {
     char *r = strndup(s, n);
@@ -224,6 +226,14 @@ int moat_write_file_at(int dirfd, const char *path, const char *data, moat_error
 
 int moat_write_file_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode, moat_error **err)
 {
+    const char *slash = strrchr(name, '/');
+    if (slash) {
+        _cleanup_free_ char *dir = slash == name ? xstrdup("/") : xstrndup(name, (size_t)(slash - name));
+        _cleanup_close_ int dfd = openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+            return moat_err_sys(err, "open directory '%s'", dir);
+        return moat_write_file_atomic(dfd, slash + 1, data, len, mode, err);
+    }
     _cleanup_free_ char *tmp = xasprintf(".%s.tmp.%d", name, (int)getpid());
     _cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0)

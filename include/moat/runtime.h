@@ -1,0 +1,61 @@
+/* moat-runtime as a library: the OCI lifecycle on a bundle.  The moat-runtime
+ * CLI is a thin layer over these; the engine's monitor will call them too. */
+#ifndef MOAT_RUNTIME_H
+#define MOAT_RUNTIME_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "moat/error.h"
+
+struct moat_rt_opts {
+    const char *root;    /* state directory root; NULL: /run/moat-runtime or the per-user default */
+    bool systemd_cgroup; /* cgroupsPath is "slice:prefix:name" */
+    bool cgroup_disabled;
+};
+
+struct moat_create_opts {
+    const char *bundle;         /* NULL: current directory */
+    const char *pid_file;
+    const char *console_socket; /* receives the pty master when process.terminal is true */
+    int preserve_fds;           /* pass fds 3 .. 3+N-1 to the container */
+};
+
+int moat_rt_create(const struct moat_rt_opts *o, const char *id, const struct moat_create_opts *co,
+                   moat_error **err);
+int moat_rt_start(const struct moat_rt_opts *o, const char *id, moat_error **err);
+/* create + start; unless detach, wait for the container, forward signals,
+ * delete it afterwards and return its exit status in *ret_status (128+N for a signal). */
+int moat_rt_run(const struct moat_rt_opts *o, const char *id, const struct moat_create_opts *co, bool detach,
+                int *ret_status, moat_error **err);
+int moat_rt_state_json(const struct moat_rt_opts *o, const char *id, char **ret, moat_error **err);
+int moat_rt_kill(const struct moat_rt_opts *o, const char *id, int sig, bool all, moat_error **err);
+int moat_rt_delete(const struct moat_rt_opts *o, const char *id, bool force, moat_error **err);
+int moat_rt_pause(const struct moat_rt_opts *o, const char *id, bool pause, moat_error **err);
+
+struct moat_exec_opts {
+    const char *process_file; /* OCI process JSON; or: */
+    char **args;              /* command (the container's process spec is the base) */
+    char **env;               /* extra NAME=VALUE */
+    const char *cwd;
+    const char *user;         /* "uid[:gid]" */
+    char **caps;              /* extra capabilities */
+    bool no_new_privs;
+    bool tty;
+    bool detach;
+    const char *console_socket;
+    const char *pid_file;
+    int preserve_fds;
+    const char *apparmor;
+    const char *process_label;
+};
+int moat_rt_exec(const struct moat_rt_opts *o, const char *id, const struct moat_exec_opts *eo, int *ret_status,
+                 moat_error **err);
+
+/* One JSON array of the OCI states of every container under the root. */
+int moat_rt_list_json(const struct moat_rt_opts *o, char **ret, moat_error **err);
+
+/* Parse a signal: "TERM", "SIGTERM", "15". */
+int moat_signal_parse(const char *s);
+
+#endif

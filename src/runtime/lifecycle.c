@@ -1,0 +1,447 @@
+/* start, run, state, kill, delete, pause/resume, list. */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "runtime/runtime_internal.h"
+#include "moat/json.h"
+#include "moat/log.h"
+#include "moat/util.h"
+
+static const struct {
+    const char *name;
+    int sig;
+} signals[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"ILL", SIGILL},     {"TRAP", SIGTRAP},
+               {"ABRT", SIGABRT}, {"IOT", SIGIOT},   {"BUS", SIGBUS},   {"FPE", SIGFPE},     {"KILL", SIGKILL},
+               {"USR1", SIGUSR1}, {"SEGV", SIGSEGV}, {"USR2", SIGUSR2}, {"PIPE", SIGPIPE},   {"ALRM", SIGALRM},
+               {"TERM", SIGTERM}, {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD}, {"CONT", SIGCONT}, {"STOP", SIGSTOP},
+               {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU}, {"URG", SIGURG},     {"XCPU", SIGXCPU},
+               {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"IO", SIGIO},
+               {"POLL", SIGPOLL}, {"PWR", SIGPWR},   {"SYS", SIGSYS}};
+
+int moat_signal_parse(const char *s)
+{
+    if (!s || !*s)
+        return -1;
+    int64_t n;
+    if (moat_parse_i64(s, &n) == 0)
+        return n > 0 && n <= SIGRTMAX ? (int)n : -1;
+    const char *name = strncasecmp(s, "SIG", 3) == 0 ? s + 3 : s;
+    for (size_t i = 0; i < ARRAY_SIZE(signals); i++)
+        if (strcasecmp(name, signals[i].name) == 0)
+            return signals[i].sig;
+    if (strncasecmp(name, "RTMIN", 5) == 0 || strncasecmp(name, "RTMAX", 5) == 0) {
+        int base = strncasecmp(name, "RTMIN", 5) == 0 ? SIGRTMIN : SIGRTMAX;
+        if (!name[5])
+            return base;
+        if (moat_parse_i64(name + 5, &n) == 0 && base + n >= SIGRTMIN && base + n <= SIGRTMAX)
+            return base + (int)n;
+    }
+    return -1;
+}
+
+/* Load a container's state and saved config. */
+struct loaded {
+    int dirfd;
+    struct container_state st;
+    struct oci_spec *spec;
+};
+
+static void loaded_clear(struct loaded *l)
+{
+    if (l->dirfd >= 0)
+        close(l->dirfd);
+    container_state_clear(&l->st);
+    oci_spec_free(l->spec);
+    l->dirfd = -1;
+    l->spec = NULL;
+}
+
+static int load(const struct moat_rt_opts *o, const char *id, bool want_spec, struct loaded *l, moat_error **err)
+{
+    memset(l, 0, sizeof(*l));
+    l->dirfd = -1;
+    if (state_dir_open(o, id, false, &l->dirfd, err) < 0)
+        return -1;
+    if (state_load(l->dirfd, id, &l->st, err) < 0) {
+        loaded_clear(l);
+        return -1;
+    }
+    if (want_spec && oci_spec_load(l->dirfd, "config.json", &l->spec, err) < 0) {
+        loaded_clear(l);
+        return moat_err_wrap(err, "saved config of '%s'", id);
+    }
+    return 0;
+}
+
+static int run_hooks_for(struct loaded *l, enum oci_hook_kind kind, const char *status, moat_error **err)
+{
+    if (!l->spec || !l->spec->hooks.n[kind])
+        return 0;
+    _cleanup_free_ char *json = state_to_oci_json(&l->st, status, false);
+    return hooks_run(l->spec, kind, json, err);
+}
+
+int moat_rt_start(const struct moat_rt_opts *o, const char *id, moat_error **err)
+{
+    struct loaded l;
+    if (load(o, id, true, &l, err) < 0)
+        return -1;
+    int rc = -1;
+    _cleanup_close_ int fd = -1;
+    const char *status = state_status(l.dirfd, &l.st);
+    if (strcmp(status, "created") != 0) {
+        moat_err(err, EINVAL, "container '%s' is %s: only a created container can be started", id, status);
+        goto out;
+    }
+    fd = openat(l.dirfd, "exec.fifo", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        moat_err_errno(err, errno, "container '%s' can't be started (its process is gone)", id);
+        goto out;
+    }
+    if (write(fd, "1", 1) != 1) {
+        moat_err_sys(err, "start container '%s'", id);
+        goto out;
+    }
+    unlinkat(l.dirfd, "exec.fifo", 0);
+    _cleanup_error_ moat_error *hook_err = NULL;
+    if (run_hooks_for(&l, OCI_HOOK_POSTSTART, "running", &hook_err) < 0)
+        moat_log(MOAT_LOG_WARN, "poststart hook: %s", hook_err->msg);
+    rc = 0;
+out:
+    loaded_clear(&l);
+    return rc;
+}
+
+int moat_rt_state_json(const struct moat_rt_opts *o, const char *id, char **ret, moat_error **err)
+{
+    struct loaded l;
+    if (load(o, id, false, &l, err) < 0)
+        return -1;
+    *ret = state_to_oci_json(&l.st, state_status(l.dirfd, &l.st), true);
+    loaded_clear(&l);
+    return 0;
+}
+
+static int signal_all(struct loaded *l, int sig, moat_error **err)
+{
+    pid_t *pids = NULL;
+    size_t n = 0;
+    if (!l->st.cgroup || moat_cgroup_pids(l->st.cgroup, &pids, &n, err) < 0 || n == 0) {
+        free(pids);
+        if (*err) {
+            moat_error_free(*err);
+            *err = NULL;
+        }
+        return -ENOENT;
+    }
+    for (size_t i = 0; i < n; i++)
+        kill(pids[i], sig);
+    free(pids);
+    return 0;
+}
+
+int moat_rt_kill(const struct moat_rt_opts *o, const char *id, int sig, bool all, moat_error **err)
+{
+    struct loaded l;
+    if (load(o, id, false, &l, err) < 0)
+        return -1;
+    int rc = -1;
+    int pfd = state_pidfd(&l.st);
+    if (pfd < 0) {
+        moat_err(err, ESRCH, "container '%s' is not running", id);
+        goto out;
+    }
+    if (all && signal_all(&l, sig, err) == 0) {
+        close(pfd);
+        rc = 0;
+        goto out;
+    }
+    if (syscall(SYS_pidfd_send_signal, pfd, sig, NULL, 0) < 0) {
+        moat_err_sys(err, "signal %d to container '%s'", sig, id);
+        close(pfd);
+        goto out;
+    }
+    close(pfd);
+    rc = 0;
+out:
+    loaded_clear(&l);
+    return rc;
+}
+
+/* Wait (bounded) until the pidfd reports the process gone. */
+static bool wait_gone(int pfd, int ms)
+{
+    struct pollfd p = {.fd = pfd, .events = POLLIN};
+    int r;
+    do
+        r = poll(&p, 1, ms);
+    while (r < 0 && errno == EINTR);
+    return r > 0;
+}
+
+static int kill_container(struct loaded *l, moat_error **err)
+{
+    int pfd = state_pidfd(&l->st);
+    if (pfd < 0)
+        return 0;
+    bool frozen = false;
+    _cleanup_error_ moat_error *e = NULL;
+    if (l->st.cgroup && moat_cgroup_is_frozen(l->st.cgroup, &frozen, &e) == 0 && frozen)
+        moat_cgroup_freeze(l->st.cgroup, false, &e); /* frozen tasks can't die */
+    signal_all(l, SIGKILL, &e);
+    syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0);
+    bool gone = wait_gone(pfd, 10000);
+    close(pfd);
+    if (!gone)
+        return moat_err(err, ETIMEDOUT, "container '%s' did not die within 10 s of SIGKILL", l->st.id);
+    return 0;
+}
+
+int moat_rt_delete(const struct moat_rt_opts *o, const char *id, bool force, moat_error **err)
+{
+    struct loaded l;
+    if (load(o, id, true, &l, err) < 0) {
+        if (force && *err && (*err)->errnum == ENOENT) {
+            moat_error_free(*err);
+            *err = NULL;
+            return 0;
+        }
+        if (force && l.dirfd < 0 && *err && (*err)->errnum != ENOENT) {
+            /* unreadable state: with --force, still remove what we can */
+            state_remove_dir(o, id);
+            moat_error_free(*err);
+            *err = NULL;
+            return 0;
+        }
+        return -1;
+    }
+    int rc = -1;
+    const char *status = state_status(l.dirfd, &l.st);
+    if (!force && (strcmp(status, "running") == 0 || strcmp(status, "paused") == 0)) {
+        moat_err(err, EBUSY, "container '%s' is %s: stop it first or use --force", id, status);
+        goto out;
+    }
+    if (kill_container(&l, err) < 0)
+        goto out;
+    _cleanup_error_ moat_error *e = NULL;
+    if (l.st.cgroup && moat_cgroup_destroy(l.st.cgroup, &e) < 0)
+        moat_log(MOAT_LOG_WARN, "container '%s': %s", id, e->msg);
+    if (run_hooks_for(&l, OCI_HOOK_POSTSTOP, "stopped", &e) < 0)
+        moat_log(MOAT_LOG_WARN, "poststop hook: %s", e->msg);
+    state_remove_dir(o, id);
+    rc = 0;
+out:
+    loaded_clear(&l);
+    return rc;
+}
+
+int moat_rt_pause(const struct moat_rt_opts *o, const char *id, bool pause, moat_error **err)
+{
+    struct loaded l;
+    if (load(o, id, false, &l, err) < 0)
+        return -1;
+    int rc = -1;
+    const char *status = state_status(l.dirfd, &l.st);
+    if (pause ? strcmp(status, "running") != 0 : strcmp(status, "paused") != 0) {
+        moat_err(err, EINVAL, "container '%s' is %s", id, status);
+        goto out;
+    }
+    if (!l.st.cgroup) {
+        moat_err(err, ENOTSUP, "container '%s' has no cgroup to freeze", id);
+        goto out;
+    }
+    rc = moat_cgroup_freeze(l.st.cgroup, pause, err);
+out:
+    loaded_clear(&l);
+    return rc;
+}
+
+int moat_rt_list_json(const struct moat_rt_opts *o, char **ret, moat_error **err)
+{
+    _cleanup_close_ int root = -1;
+    _cleanup_json_ struct json_object *arr = json_object_new_array();
+    if (state_root_open(o, false, &root, NULL, err) < 0) {
+        if ((*err)->errnum != ENOENT)
+            return -1;
+        moat_error_free(*err);
+        *err = NULL;
+        *ret = moat_json_dump(arr, false);
+        return 0;
+    }
+    _cleanup_closedir_ DIR *d = fdopendir(dup(root));
+    if (!d)
+        return moat_err_sys(err, "list containers");
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        _cleanup_error_ moat_error *e = NULL;
+        _cleanup_free_ char *json = NULL;
+        if (moat_rt_state_json(o, de->d_name, &json, &e) < 0)
+            continue;
+        struct json_object *obj = NULL;
+        if (moat_json_parse(json, strlen(json), 1 << 20, "state", &obj, &e) == 0)
+            json_object_array_add(arr, obj);
+    }
+    *ret = moat_json_dump(arr, false);
+    return 0;
+}
+
+/* ---- run ------------------------------------------------------------------ */
+
+static int exit_code(int status)
+{
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return 1;
+}
+
+static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
+
+/* Wait for the container to exit, forwarding signals to it. */
+static int wait_container(pid_t pid, int sigfd, int *ret_status, moat_error **err)
+{
+    for (;;) {
+        struct signalfd_siginfo si;
+        ssize_t n = read(sigfd, &si, sizeof(si));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n != sizeof(si))
+            return moat_err_sys(err, "read signalfd");
+        if (si.ssi_signo == SIGCHLD) {
+            int status;
+            pid_t w;
+            while ((w = waitpid(-1, &status, WNOHANG)) > 0) {
+                if (w == pid) {
+                    *ret_status = status;
+                    return 0;
+                }
+            }
+        } else if (si.ssi_signo != SIGWINCH) {
+            kill(pid, (int)si.ssi_signo);
+        }
+    }
+}
+
+int moat_rt_run(const struct moat_rt_opts *o, const char *id, const struct moat_create_opts *co, bool detach,
+                int *ret_status, moat_error **err)
+{
+    struct container_plan plan;
+    memset(&plan, 0, sizeof(plan));
+    container_plan_clear(&plan);
+    sigset_t mask, old;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
+        sigaddset(&mask, forwarded[i]);
+    sigprocmask(SIG_BLOCK, &mask, &old);
+    _cleanup_close_ int sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
+    _cleanup_close_ int sock = -1, console_parent = -1, master = -1;
+    pid_t pid = -1;
+    int rc = -1, status = 0;
+    struct moat_create_opts copts = *co;
+    bool created = false;
+
+    /* A terminal without a console socket: we hold the pty ourselves. */
+    struct oci_spec *peek = NULL;
+    {
+        _cleanup_free_ char *path = xasprintf("%s/config.json", co->bundle ? co->bundle : ".");
+        _cleanup_error_ moat_error *e = NULL;
+        if (oci_spec_load(AT_FDCWD, path, &peek, &e) == 0 && peek->process && peek->process->terminal &&
+            !co->console_socket) {
+            if (detach) {
+                oci_spec_free(peek);
+                sigprocmask(SIG_SETMASK, &old, NULL);
+                return moat_err(err, EINVAL, "a detached container with a terminal needs --console-socket");
+            }
+            int sp[2];
+            if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == 0) {
+                console_parent = sp[0];
+                plan.console_sock = sp[1];
+            }
+        }
+        oci_spec_free(peek);
+    }
+    if (sigfd < 0) {
+        moat_err_sys(err, "signalfd");
+        goto out;
+    }
+    if (container_create(o, id, &copts, false, &plan, &sock, &pid, err) < 0)
+        goto out;
+    created = true;
+    if (console_parent >= 0) {
+        close(plan.console_sock);
+        plan.console_sock = -1;
+        if (console_recv_fd(console_parent, &master, err) < 0)
+            goto out;
+    }
+    if (sync_send(sock, SYNC_START, 0, NULL) < 0) {
+        moat_err_sys(err, "start the container");
+        goto out;
+    }
+    /* The container's end of the sync socket closes at execve (close-on-exec):
+     * EOF means the program runs; an error message means it could not. */
+    struct sync_msg *m = xmalloc(sizeof(*m));
+    _cleanup_error_ moat_error *exec_err = NULL;
+    if (sync_recv(sock, m, &exec_err) < 0 && exec_err->errnum != EPIPE) {
+        free(m);
+        *err = TAKE_PTR(exec_err);
+        goto reap;
+    }
+    free(m);
+    {
+        _cleanup_free_ char *state = NULL;
+        _cleanup_error_ moat_error *he = NULL;
+        if (plan.spec->hooks.n[OCI_HOOK_POSTSTART]) {
+            struct container_state st = {.id = (char *)id, .bundle = plan.bundle, .rootfs = plan.rootfs,
+                                         .pid = pid, .owner = geteuid()};
+            state = state_to_oci_json(&st, "running", false);
+            if (hooks_run(plan.spec, OCI_HOOK_POSTSTART, state, &he) < 0)
+                moat_log(MOAT_LOG_WARN, "poststart hook: %s", he->msg);
+        }
+    }
+    if (detach) {
+        *ret_status = 0;
+        rc = 0;
+        created = false; /* it lives on */
+        goto out;
+    }
+    if (master >= 0)
+        rc = console_proxy(master, pid, sigfd, &status, err);
+    else
+        rc = wait_container(pid, sigfd, &status, err);
+    if (rc == 0)
+        *ret_status = exit_code(status);
+    goto out;
+reap:
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+out:
+    container_plan_clear(&plan);
+    if (created) {
+        _cleanup_error_ moat_error *de = NULL;
+        if (moat_rt_delete(o, id, true, &de) < 0 && rc == 0) {
+            *err = TAKE_PTR(de);
+            rc = -1;
+        }
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (rc < 0 && *err)
+        moat_err_wrap(err, "run container '%s'", id);
+    return rc;
+}
