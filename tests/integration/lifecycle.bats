@@ -1,0 +1,273 @@
+#!/usr/bin/env bats
+# The OCI lifecycle: spec, create, start, state, kill, delete, run, list, exec.
+
+load ../lib/helpers
+
+@test "spec writes a hardened template and refuses to overwrite" {
+  run jq -r '.process.noNewPrivileges, (.process.capabilities.bounding|length), .root.readonly,
+             ([.linux.namespaces[].type]|sort|join(",")), (.linux.uidMappings[0].hostID > 0)' "$BUNDLE/config.json"
+  assert_success
+  assert_output "true
+0
+true
+cgroup,ipc,mount,network,pid,user,uts
+true"
+  run "$RUNTIME" spec --bundle "$BUNDLE"
+  assert_failure
+  assert_output --partial "exists: remove it first"
+}
+
+@test "run returns the container's exit status" {
+  run_ctr sh -c 'exit 7'
+  assert_equal "$status" 7
+  run_ctr true
+  assert_success
+  # the container is gone afterwards
+  run rt state "$CID"
+  assert_failure
+  assert_output --partial "does not exist"
+}
+
+@test "create, state, start, kill, delete" {
+  set_args sh -c 'echo started > /dev/shm/x; sleep 100'
+  run rt create --bundle "$BUNDLE" --pid-file "$BATS_TEST_TMPDIR/pid" "$CID"
+  assert_success
+  run rt state "$CID"
+  assert_success
+  assert_equal "$(echo "$output" | jq -r .status)" created
+  pid=$(echo "$output" | jq -r .pid)
+  assert_equal "$pid" "$(cat "$BATS_TEST_TMPDIR/pid")"
+  [ -d "/proc/$pid" ]
+  # before start, the process is still the runtime, from a sealed copy (CVE-2019-5736)
+  run readlink "/proc/$pid/exe"
+  assert_output --partial "memfd:moat-runtime"
+
+  run rt start "$CID"
+  assert_success
+  wait_for sh -c "[ \"\$($RUNTIME --root $STATE state $CID | jq -r .status)\" = running ]"
+  run rt start "$CID"
+  assert_failure
+  assert_output --partial "only a created container can be started"
+
+  run rt delete "$CID"
+  assert_failure
+  assert_output --partial "stop it first or use --force"
+
+  run rt kill "$CID" KILL
+  assert_success
+  wait_for sh -c "[ \"\$($RUNTIME --root $STATE state $CID | jq -r .status)\" = stopped ]"
+  run rt kill "$CID" TERM
+  assert_failure
+  assert_output --partial "not running"
+  run rt delete "$CID"
+  assert_success
+  [ ! -d "$STATE/$CID" ]
+}
+
+@test "delete --force kills a running container" {
+  set_args sleep 100
+  rt run --detach --bundle "$BUNDLE" "$CID"
+  pid=$(rt state "$CID" | jq -r .pid)
+  run rt delete --force "$CID"
+  assert_success
+  ! kill -0 "$pid" 2>/dev/null
+}
+
+@test "kill accepts signal names and numbers; list shows containers" {
+  set_args sleep 100
+  rt run --detach --bundle "$BUNDLE" "$CID"
+  run rt list
+  assert_success
+  assert_output --partial "$CID"
+  run rt list --format json
+  assert_equal "$(echo "$output" | jq -r '.[0].status')" running
+  run rt kill "$CID" SIGNOPE
+  assert_failure
+  assert_output --partial "unknown signal"
+  run rt kill "$CID" 9
+  assert_success
+}
+
+@test "duplicate ids, bad ids and unknown ids are clear errors" {
+  set_args sleep 100
+  rt create --bundle "$BUNDLE" "$CID"
+  run rt create --bundle "$BUNDLE" "$CID"
+  assert_failure
+  assert_output "moat-runtime: create container '$CID': container '$CID' already exists"
+  run rt create --bundle "$BUNDLE" "../evil"
+  assert_failure
+  assert_output --partial "invalid container id"
+  run rt state nosuch
+  assert_failure
+  assert_output --partial "container 'nosuch' does not exist"
+}
+
+@test "an invalid config.json gives one line and no crash" {
+  echo '{"ociVersion": "1.0.2", "process": {"cwd": 5}}' > "$BUNDLE/config.json"
+  run rt run --bundle "$BUNDLE" "$CID"
+  assert_failure
+  assert_equal "${#lines[@]}" 1
+  assert_output --partial "/process/cwd: expected a string, got an integer"
+  echo '{"ociVersion": "1.0.2", ' > "$BUNDLE/config.json"
+  run rt run --bundle "$BUNDLE" "$CID"
+  assert_failure
+  assert_output --partial "config.json: unexpected end of input"
+  [ ! -d "$STATE/$CID" ]
+}
+
+@test "unknown config fields are ignored" {
+  cfg '.futureField = {"x": [1,2]} | .process.futureToo = true | .linux.alsoNew = "y"'
+  run_ctr true
+  assert_success
+}
+
+@test "a missing executable is reported by create" {
+  set_args /no/such/binary
+  run rt create --bundle "$BUNDLE" "$CID"
+  assert_failure
+  assert_output --partial "exec '/no/such/binary': No such file or directory"
+  set_args nosuchcmd
+  run rt run --bundle "$BUNDLE" "$CID"
+  assert_failure
+  assert_output --partial 'executable file not found in $PATH'
+}
+
+@test "exec runs in the container's namespaces with the container's restrictions" {
+  set_args sleep 100
+  rt run --detach --bundle "$BUNDLE" "$CID"
+  run rt exec "$CID" sh -c 'echo $$; hostname; grep -E "^(CapEff|NoNewPrivs)" /proc/self/status'
+  assert_success
+  assert_line --index 1 moat
+  assert_line --partial "CapEff:	0000000000000000"
+  assert_line --partial "NoNewPrivs:	1"
+  run rt exec --env FOO=bar --cwd /tmp "$CID" sh -c 'echo $FOO; pwd'
+  assert_output "bar
+/tmp"
+  run rt exec "$CID" sh -c 'exit 3'
+  assert_equal "$status" 3
+  run rt exec "$CID" ps -o pid,comm
+  assert_output --partial "sleep"
+  # the exec'd process sees the container's pid namespace: pid 1 is sleep
+  run rt exec "$CID" cat /proc/1/cmdline
+  assert_output --partial sleep
+  run rt exec "$CID" /nonexistent
+  assert_failure
+  assert_output --partial "No such file or directory"
+}
+
+@test "exec --process FILE and --detach with a pid file" {
+  set_args sleep 100
+  rt run --detach --bundle "$BUNDLE" "$CID"
+  echo '{"args":["sh","-c","echo from-process-file > /dev/shm/out"],"cwd":"/","env":["PATH=/bin"],
+         "user":{"uid":0,"gid":0},"noNewPrivileges":true}' > "$BATS_TEST_TMPDIR/p.json"
+  run rt exec --process "$BATS_TEST_TMPDIR/p.json" "$CID"
+  assert_success
+  run rt exec "$CID" cat /dev/shm/out
+  assert_output from-process-file
+  run rt exec --detach --pid-file "$BATS_TEST_TMPDIR/epid" "$CID" sleep 50
+  assert_success
+  [ -s "$BATS_TEST_TMPDIR/epid" ]
+  kill -0 "$(cat "$BATS_TEST_TMPDIR/epid")"
+}
+
+@test "exec into a stopped container fails clearly" {
+  set_args true
+  rt create --bundle "$BUNDLE" "$CID"
+  rt start "$CID"
+  wait_for sh -c "[ \"\$($RUNTIME --root $STATE state $CID | jq -r .status)\" = stopped ]"
+  run rt exec "$CID" true
+  assert_failure
+  assert_output --partial "is not running"
+}
+
+@test "features describes the runtime" {
+  run "$RUNTIME" features
+  assert_success
+  assert_equal "$(echo "$output" | jq -r '.linux.namespaces | index("user") != null')" true
+  assert_equal "$(echo "$output" | jq -r '.linux.seccomp.enabled')" true
+  run "$RUNTIME" --version
+  assert_output --partial "moat-runtime version"
+}
+
+@test "state directory: private, and a safe fallback without XDG_RUNTIME_DIR" {
+  requires_rootless
+  unset XDG_RUNTIME_DIR
+  set_args sleep 100
+  "$RUNTIME" run --detach --bundle "$BUNDLE" "$CID"
+  d=/tmp/moat-runtime-$(id -u)
+  [ -d "$d/$CID" ]
+  run stat -c %a "$d"
+  assert_output 700
+  "$RUNTIME" delete --force "$CID"
+}
+
+@test "a state root owned by someone else is refused" {
+  requires_root
+  mkdir -p "$BATS_TEST_TMPDIR/other"
+  chown 12345 "$BATS_TEST_TMPDIR/other"
+  run "$RUNTIME" --root "$BATS_TEST_TMPDIR/other" list
+  assert_failure
+  assert_output --partial "not by us"
+}
+
+@test "hooks run in order with the state on stdin" {
+  log=$BATS_TEST_TMPDIR/hooks.log
+  for h in prestart createRuntime createContainer startContainer poststart poststop; do
+    printf '#!/bin/sh\nread -r state\necho "%s $(echo "$state" | sed -n "s/.*\\"id\\":\\"\\([^\\"]*\\)\\".*/\\1/p")" >> %s\n' "$h" "$log" > "$BATS_TEST_TMPDIR/$h.sh"
+    chmod +x "$BATS_TEST_TMPDIR/$h.sh"
+  done
+  # startContainer runs inside the container: give it a hook that exists there
+  cfg --arg d "$BATS_TEST_TMPDIR" '.hooks = {
+      "prestart": [{"path": ($d + "/prestart.sh")}],
+      "createRuntime": [{"path": ($d + "/createRuntime.sh")}],
+      "createContainer": [{"path": ($d + "/createContainer.sh")}],
+      "startContainer": [{"path": "/bin/true"}],
+      "poststart": [{"path": ($d + "/poststart.sh")}],
+      "poststop": [{"path": ($d + "/poststop.sh")}]}'
+  run_ctr true
+  assert_success
+  run cat "$log"
+  assert_output "prestart $CID
+createRuntime $CID
+createContainer $CID
+poststart $CID
+poststop $CID"
+}
+
+@test "a failing createRuntime hook aborts creation" {
+  cfg '.hooks = {"createRuntime": [{"path": "/bin/false"}]}'
+  run_ctr true
+  assert_failure
+  assert_output --partial "createRuntime hook 0: hook '/bin/false' failed with exit status 1"
+  [ ! -d "$STATE/$CID" ]
+}
+
+@test "a hook that hangs is killed at its timeout" {
+  cfg '.hooks = {"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]}'
+  run_ctr true
+  assert_failure
+  assert_output --partial "timed out after 1 s"
+}
+
+@test "terminal: the pty master goes to the console socket" {
+  cfg '.process.terminal = true'
+  set_args sh -c 'tty; [ -t 0 ] && echo stdin-is-a-tty; ls -l /dev/console | cut -c1'
+  sock=$BATS_TEST_TMPDIR/console.sock
+  "$MOAT_BUILD/tests/helpers/recvtty" "$sock" > "$BATS_TEST_TMPDIR/tty.out" &
+  rpid=$!
+  wait_for test -S "$sock"
+  run rt run --console-socket "$sock" --bundle "$BUNDLE" "$CID"
+  assert_success
+  wait "$rpid" || true
+  run cat "$BATS_TEST_TMPDIR/tty.out"
+  assert_output --partial "/dev/pts/0"
+  assert_output --partial "stdin-is-a-tty"
+  assert_output --partial "c"
+}
+
+@test "create with a terminal and no console socket is refused" {
+  cfg '.process.terminal = true'
+  run rt create --bundle "$BUNDLE" "$CID"
+  assert_failure
+  assert_output --partial "needs --console-socket"
+}

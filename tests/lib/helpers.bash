@@ -1,0 +1,57 @@
+# Shared set-up for the integration suites.  Every test gets its own bundle
+# (config.json from `moat-runtime spec`, rootfs = the shared busybox tree) and
+# its own state root, so tests never see each other's containers.
+load /usr/lib/bats/bats-support/load
+load /usr/lib/bats/bats-assert/load
+
+: "${MOAT_BUILD:?MOAT_BUILD must point at the build directory}"
+: "${MOAT_ROOTFS:?MOAT_ROOTFS must point at the test rootfs}"
+RUNTIME=$MOAT_BUILD/bin/moat-runtime
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+requires_root() { is_root || skip "needs root (the rootless lane cannot do this)"; }
+requires_rootless() { is_root && skip "rootless lane only"; true; }
+
+# rt ARGS: the runtime with this test's private state root.
+rt() { "$RUNTIME" --root "$STATE" "$@"; }
+
+# cfg JQ-FILTER [jq args]: edit the bundle's config.json.
+cfg() {
+  local f=$BUNDLE/config.json
+  jq "$@" "$f" > "$f.new" && mv "$f.new" "$f"
+}
+
+# set_args CMD ARGS...: the container's command.
+set_args() { cfg --args '.process.args = $ARGS.positional' "$@"; }
+
+new_bundle() {
+  BUNDLE=$BATS_TEST_TMPDIR/bundle
+  STATE=$BATS_TEST_TMPDIR/state
+  CID=c$BATS_TEST_NUMBER-$$
+  mkdir -p "$BUNDLE"
+  ln -sfn "$MOAT_ROOTFS" "$BUNDLE/rootfs"
+  "$RUNTIME" spec --bundle "$BUNDLE" >/dev/null
+  cfg '.process.terminal = false'
+}
+
+# run_ctr CMD ARGS...: run a container to completion; sets $status/$output.
+run_ctr() {
+  set_args "$@"
+  run rt run --bundle "$BUNDLE" "$CID"
+}
+
+setup() { new_bundle; }
+
+teardown() {
+  [ -n "${STATE:-}" ] || return 0
+  for id in $("$RUNTIME" --root "$STATE" list -q 2>/dev/null); do
+    "$RUNTIME" --root "$STATE" delete --force "$id" >/dev/null 2>&1 || true
+  done
+}
+
+# wait_for CMD...: retry for up to 5 s.
+wait_for() {
+  local i
+  for i in $(seq 50); do "$@" && return 0; sleep 0.1; done
+  return 1
+}
