@@ -1,6 +1,6 @@
 /* Seccomp: compile the OCI linux.seccomp section into a BPF program with
  * libseccomp, and load it at the last moment before execve.
- * Also: Docker's profile format (the files in profiles/seccomp) -> OCI section. */
+ * Also: Docker's profile format (profiles/seccomp/NAME.json) -> OCI section. */
 #ifndef MOAT_SECCOMP_H
 #define MOAT_SECCOMP_H
 
