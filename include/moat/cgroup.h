@@ -37,6 +37,10 @@ int moat_cgroup_freeze(const struct moat_cgroup *cg, bool freeze, moat_error **e
 int moat_cgroup_is_frozen(const struct moat_cgroup *cg, bool *ret, moat_error **err);
 /* Every pid in the container's cgroup. */
 int moat_cgroup_pids(const struct moat_cgroup *cg, pid_t **ret, size_t *ret_n, moat_error **err);
+/* Signal every process in the container's cgroup (kill --all): SIGKILL goes
+ * through cgroup.kill where the kernel has it, otherwise the cgroup is frozen
+ * (when it was not already) while each pid is signalled. */
+int moat_cgroup_kill(const struct moat_cgroup *cg, int sig, moat_error **err);
 /* Remove the cgroup(s); processes must be gone (retries briefly while busy). */
 int moat_cgroup_destroy(const struct moat_cgroup *cg, moat_error **err);
 
@@ -49,7 +53,7 @@ struct moat_cgroup_mount {
 int moat_cgroup_mounts(const struct moat_cgroup *cg, struct moat_cgroup_mount **ret, size_t *ret_n, moat_error **err);
 void moat_cgroup_mounts_free(struct moat_cgroup_mount *m, size_t n);
 
-/* Usage figures (for stats): -1 where unknown. */
+/* Usage figures (for stats): -1 where unknown or unlimited. */
 struct moat_cgroup_stats {
     int64_t mem_usage, mem_limit, pids_current, pids_limit;
     int64_t cpu_usage_ns;
