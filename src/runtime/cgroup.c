@@ -492,8 +492,8 @@ int cg_systemd_path(const char *spec, bool rootless, char **ret, moat_error **er
 int cg_spec_path(const char *cgroups_path, const struct moat_cgroup_opts *opts, char **ret, moat_error **err)
 {
     if (!cgroups_path || !*cgroups_path) {
-        if (!opts->id || !*opts->id)
-            return moat_err(err, EINVAL, "no cgroupsPath and no container id to name the cgroup after");
+        if (!opts->id || !*opts->id || strchr(opts->id, '/'))
+            return moat_err(err, EINVAL, "no cgroupsPath, and no container id to name the cgroup after");
         _cleanup_free_ char *p = opts->systemd ? xasprintf("%s:moat:%s", opts->rootless ? "user.slice" : "system.slice",
                                                            opts->id)
                                                : xasprintf("/moat/%s", opts->id);

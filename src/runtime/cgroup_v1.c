@@ -220,14 +220,10 @@ static int v1_devices(const char *dir, const struct cg_devrules *dev, moat_error
         return -1;
     for (size_t i = 0; i < dev->n; i++) {
         const struct oci_device_rule *d = &dev->r[i];
-        char maj[24], min[24];
-        if (d->major < 0)
-            strcpy(maj, "*");
-        else
+        char maj[24] = "*", min[24] = "*";
+        if (d->major >= 0)
             snprintf(maj, sizeof(maj), "%" PRId64, d->major);
-        if (d->minor < 0)
-            strcpy(min, "*");
-        else
+        if (d->minor >= 0)
             snprintf(min, sizeof(min), "%" PRId64, d->minor);
         if (!d->access[0])
             continue;
