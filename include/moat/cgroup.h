@@ -28,15 +28,24 @@ int moat_cgroup_resolve(const struct oci_spec *spec, const struct moat_cgroup_op
 /* Create the cgroup(s), apply linux.resources, move `pid` in.  Rootless
  * without a delegated cgroup: returns 0 and does nothing when no limits are
  * requested; when limits are requested it fails with a clear error unless
- * `optional` (annotation run.moat.cgroup.optional), then it warns. */
+ * `optional` (annotation run.moat.cgroup.optional), then it warns.
+ * Device access (root only): linux.resources.devices, then the devices in
+ * linux.devices, then the default ones (null, zero, full, random, urandom,
+ * tty, console, ptmx, pts); the last matching rule decides, no match denies. */
 int moat_cgroup_enter(struct moat_cgroup *cg, const struct oci_linux *lx, pid_t pid, bool optional, moat_error **err);
 /* Move another process (exec) into the container's cgroup(s). */
 int moat_cgroup_join(const struct moat_cgroup *cg, pid_t pid, moat_error **err);
 int moat_cgroup_update(const struct moat_cgroup *cg, const struct oci_resources *res, moat_error **err);
 int moat_cgroup_freeze(const struct moat_cgroup *cg, bool freeze, moat_error **err);
 int moat_cgroup_is_frozen(const struct moat_cgroup *cg, bool *ret, moat_error **err);
-/* Every pid in the container's cgroup. */
+/* Every pid in the container's cgroup (and its sub-cgroups).  Fails, as
+ * freeze and kill do, when the container has no cgroup (cgroup manager
+ * disabled, rootless without delegation): an empty list would be a lie. */
 int moat_cgroup_pids(const struct moat_cgroup *cg, pid_t **ret, size_t *ret_n, moat_error **err);
+/* Signal every process in the container's cgroup (kill --all): SIGKILL goes
+ * through cgroup.kill where the kernel has it, otherwise the cgroup is frozen
+ * (when it was not already) while each pid is signalled. */
+int moat_cgroup_kill(const struct moat_cgroup *cg, int sig, moat_error **err);
 /* Remove the cgroup(s); processes must be gone (retries briefly while busy). */
 int moat_cgroup_destroy(const struct moat_cgroup *cg, moat_error **err);
 
@@ -49,7 +58,7 @@ struct moat_cgroup_mount {
 int moat_cgroup_mounts(const struct moat_cgroup *cg, struct moat_cgroup_mount **ret, size_t *ret_n, moat_error **err);
 void moat_cgroup_mounts_free(struct moat_cgroup_mount *m, size_t n);
 
-/* Usage figures (for stats): -1 where unknown. */
+/* Usage figures (for stats): -1 where unknown or unlimited. */
 struct moat_cgroup_stats {
     int64_t mem_usage, mem_limit, pids_current, pids_limit;
     int64_t cpu_usage_ns;
