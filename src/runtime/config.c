@@ -1200,6 +1200,7 @@ int oci_spec_parse(const char *buf, size_t len, const char *what, struct oci_spe
 
     _cleanup_spec_ struct oci_spec *s = xcalloc(1, sizeof(*s));
     struct json_object *o;
+    struct oci_linux *l;
     int r;
     if (moat_json_str(root, "", "ociVersion", true, &s->oci_version, err) < 0)
         goto fail;
@@ -1235,7 +1236,7 @@ int oci_spec_parse(const char *buf, size_t len, const char *what, struct oci_spe
         goto fail;
 
     /* Cross-field checks. */
-    struct oci_linux *l = &s->linux_;
+    l = &s->linux_;
     if ((l->n_uid_mappings || l->n_gid_mappings) && !l->ns[OCI_NS_USER].present) {
         moat_err(err, EINVAL, "/linux/uidMappings: id mappings need a user namespace");
         goto fail;

@@ -261,6 +261,7 @@ static int drive(struct container_plan *plan, int sock, pid_t s1, pid_t *ret_pid
     const struct oci_spec *spec = plan->spec;
     const struct oci_process *proc = spec->process;
     pid_t s2 = -1;
+    struct sync_msg *m = NULL;
     /* Host-side steps, before stage 1 creates its namespaces. */
     if (moat_cgroup_enter(plan->cgroup, &spec->linux_, s1, oci_annotation_true(spec, ANNOT_CGROUP_OPTIONAL), err) < 0)
         goto fail;
@@ -272,7 +273,7 @@ static int drive(struct container_plan *plan, int sock, pid_t s1, pid_t *ret_pid
         moat_err_sys(err, "start stage 1");
         goto fail;
     }
-    struct sync_msg *m = xmalloc(sizeof(*m));
+    m = xmalloc(sizeof(*m));
     for (;;) {
         if (sync_recv(sock, m, err) < 0)
             break;
@@ -335,8 +336,10 @@ int container_create(const struct moat_rt_opts *o, const char *id, const struct 
     char bundle[PATH_MAX];
     _cleanup_close_ int sdir = -1;
     int socks[2] = {-1, -1};
-    pid_t s1 = -1, s2 = -1;
+    pid_t s1 = -1, s2 = -1, self = getpid();
     struct oci_spec *spec = NULL;
+    struct container_state st = {0};
+    char created[64];
 
     if (valid_container_id(id, err) < 0)
         return -1;
@@ -378,7 +381,6 @@ int container_create(const struct moat_rt_opts *o, const char *id, const struct 
         goto fail;
     }
     plan->sync_fd = socks[1];
-    pid_t self = getpid();
     s1 = fork();
     if (s1 < 0) {
         moat_err_sys(err, "fork");
@@ -393,10 +395,9 @@ int container_create(const struct moat_rt_opts *o, const char *id, const struct 
     if (drive(plan, socks[0], s1, &s2, err) < 0)
         goto fail;
 
-    struct container_state st = {.id = (char *)id, .bundle = bundle, .rootfs = plan->rootfs, .pid = s2,
-                                 .owner = geteuid(), .rootless = plan->rootless, .cgroup = plan->cgroup,
-                                 .annotations = spec->annotations, .n_annotations = spec->n_annotations};
-    char created[64];
+    st = (struct container_state){.id = (char *)id, .bundle = bundle, .rootfs = plan->rootfs, .pid = s2,
+                                  .owner = geteuid(), .rootless = plan->rootless, .cgroup = plan->cgroup,
+                                  .annotations = spec->annotations, .n_annotations = spec->n_annotations};
     moat_rfc3339_now(created, sizeof(created));
     st.created = created;
     if (proc_start_time(s2, &st.pid_start) < 0) {

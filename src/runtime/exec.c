@@ -243,7 +243,7 @@ int moat_rt_exec(const struct moat_rt_opts *o, const char *id, const struct moat
     struct oci_process *proc = NULL;
     _cleanup_close_ int dirfd = -1, pfd = -1, sigfd = -1, console_parent = -1, master = -1;
     int socks[2] = {-1, -1}, rc = -1, status = 0;
-    pid_t e1 = -1, e2 = -1;
+    pid_t e1 = -1, e2 = -1, self = getpid();
     struct oci_spec *spec = NULL;
     sigset_t mask, old;
     sigemptyset(&mask);
@@ -288,7 +288,6 @@ int moat_rt_exec(const struct moat_rt_opts *o, const char *id, const struct moat
         goto out;
     }
     plan.sync_fd = socks[1];
-    pid_t self = getpid();
     e1 = fork();
     if (e1 < 0) {
         moat_err_sys(err, "fork");

@@ -100,6 +100,7 @@ int moat_rt_start(const struct moat_rt_opts *o, const char *id, moat_error **err
         return -1;
     int rc = -1;
     _cleanup_close_ int fd = -1;
+    _cleanup_error_ moat_error *hook_err = NULL;
     const char *status = state_status(l.dirfd, &l.st);
     if (strcmp(status, "created") != 0) {
         moat_err(err, EINVAL, "container '%s' is %s: only a created container can be started", id, status);
@@ -115,7 +116,6 @@ int moat_rt_start(const struct moat_rt_opts *o, const char *id, moat_error **err
         goto out;
     }
     unlinkat(l.dirfd, "exec.fifo", 0);
-    _cleanup_error_ moat_error *hook_err = NULL;
     if (run_hooks_for(&l, OCI_HOOK_POSTSTART, "running", &hook_err) < 0)
         moat_log(MOAT_LOG_WARN, "poststart hook: %s", hook_err->msg);
     rc = 0;
@@ -228,6 +228,7 @@ int moat_rt_delete(const struct moat_rt_opts *o, const char *id, bool force, moa
         return -1;
     }
     int rc = -1;
+    _cleanup_error_ moat_error *e = NULL;
     const char *status = state_status(l.dirfd, &l.st);
     if (!force && (strcmp(status, "running") == 0 || strcmp(status, "paused") == 0)) {
         moat_err(err, EBUSY, "container '%s' is %s: stop it first or use --force", id, status);
@@ -235,7 +236,6 @@ int moat_rt_delete(const struct moat_rt_opts *o, const char *id, bool force, moa
     }
     if (kill_container(&l, err) < 0)
         goto out;
-    _cleanup_error_ moat_error *e = NULL;
     if (l.st.cgroup && moat_cgroup_destroy(l.st.cgroup, &e) < 0)
         moat_log(MOAT_LOG_WARN, "container '%s': %s", id, e->msg);
     if (run_hooks_for(&l, OCI_HOOK_POSTSTOP, "stopped", &e) < 0)
@@ -355,6 +355,8 @@ int moat_rt_run(const struct moat_rt_opts *o, const char *id, const struct moat_
     int rc = -1, status = 0;
     struct moat_create_opts copts = *co;
     bool created = false;
+    struct sync_msg *m = NULL;
+    _cleanup_error_ moat_error *exec_err = NULL;
 
     /* A terminal without a console socket: we hold the pty ourselves. */
     struct oci_spec *peek = NULL;
@@ -395,8 +397,7 @@ int moat_rt_run(const struct moat_rt_opts *o, const char *id, const struct moat_
     }
     /* The container's end of the sync socket closes at execve (close-on-exec):
      * EOF means the program runs; an error message means it could not. */
-    struct sync_msg *m = xmalloc(sizeof(*m));
-    _cleanup_error_ moat_error *exec_err = NULL;
+    m = xmalloc(sizeof(*m));
     if (sync_recv(sock, m, &exec_err) < 0 && exec_err->errnum != EPIPE) {
         free(m);
         *err = TAKE_PTR(exec_err);

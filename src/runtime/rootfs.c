@@ -192,7 +192,7 @@ static int mount_cgroup(struct rootfs_ctx *c, const struct oci_mount *m, int tfd
     if (c->plan->cgroup && moat_cgroup_mounts(c->plan->cgroup, &cm, &n, err) < 0)
         return -1;
     uint64_t ro = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
-    int rc = -1;
+    int rc = -1, tmp;
     if (n == 1 && cm[0].name[0] == '\0') {
         /* pure cgroup v2: a fresh cgroup2 mount shows just our cgroup namespace */
         _cleanup_error_ moat_error *e2 = NULL;
@@ -210,7 +210,7 @@ static int mount_cgroup(struct rootfs_ctx *c, const struct oci_mount *m, int tfd
         goto out;
     }
     /* v1 / hybrid (or nothing to show): a tmpfs holding one read-only bind per hierarchy */
-    int tmp = make_fs("tmpfs", "cgroup", "mode=755,size=64k", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+    tmp = make_fs("tmpfs", "cgroup", "mode=755,size=64k", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
                       dest, err);
     if (tmp < 0)
         goto out;

@@ -255,7 +255,7 @@ int state_load(int dirfd, const char *id, struct container_state *st, moat_error
         return moat_err_wrap(err, "container '%s'", id);
     int64_t pid = 0, owner = 0;
     uint64_t start = 0;
-    struct json_object *cg = NULL;
+    struct json_object *cg = NULL, *ann = NULL;
     if (moat_json_str(o, "", "id", true, &st->id, err) < 0 || moat_json_str(o, "", "bundle", true, &st->bundle, err) < 0 ||
         moat_json_str(o, "", "rootfs", false, &st->rootfs, err) < 0 ||
         moat_json_i64(o, "", "pid", true, 0, INT32_MAX, &pid, err) < 0 ||
@@ -270,7 +270,6 @@ int state_load(int dirfd, const char *id, struct container_state *st, moat_error
     st->owner = (uid_t)owner;
     if (cg && moat_cgroup_from_json(cg, &st->cgroup, err) < 0)
         goto fail;
-    struct json_object *ann = NULL;
     if (moat_json_obj(o, "", "annotations", false, &ann, err) < 0)
         goto fail;
     if (ann) {

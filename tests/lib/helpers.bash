@@ -22,7 +22,11 @@ cfg() {
 }
 
 # set_args CMD ARGS...: the container's command.
-set_args() { cfg --args '.process.args = $ARGS.positional' "$@"; }
+set_args() {
+  local a='[]' x
+  for x in "$@"; do a=$(jq -cn --argjson a "$a" --arg x "$x" '$a + [$x]'); done
+  cfg --argjson a "$a" '.process.args = $a'
+}
 
 new_bundle() {
   BUNDLE=$BATS_TEST_TMPDIR/bundle
@@ -40,6 +44,10 @@ run_ctr() {
   run rt run --bundle "$BUNDLE" "$CID"
 }
 
+# detached: start the bundle's container in the background.  A detached
+# container keeps the stdio it was given, so never hand it bats' pipes.
+detached() { rt run --detach --bundle "$BUNDLE" "$CID" < /dev/null > "$BATS_TEST_TMPDIR/ctr.out" 2>&1; }
+
 setup() { new_bundle; }
 
 teardown() {
@@ -48,6 +56,9 @@ teardown() {
     "$RUNTIME" --root "$STATE" delete --force "$id" >/dev/null 2>&1 || true
   done
 }
+
+# gone PID: the process no longer runs (absent, or a zombie awaiting its reaper).
+gone() { [ ! -e "/proc/$1/stat" ] || [ "$(sed 's/.*) //' "/proc/$1/stat" | cut -c1)" = Z ]; }
 
 # wait_for CMD...: retry for up to 5 s.
 wait_for() {
