@@ -339,18 +339,18 @@ static int mount_filesystem(struct rootfs_ctx *c, const struct oci_mount *m, int
         *err = TAKE_PTR(first);
         return -1;
     }
-    _cleanup_close_ int mfd_owned = mfd;
+    _cleanup_close_ int owned = mfd;
     if (m->tmpcopyup && !strcmp(type, "tmpfs")) {
         _cleanup_close_ int src = moat_open_in_root(c->rootfd, dest, O_RDONLY | O_DIRECTORY, 0, 0, err);
         if (src < 0)
             return moat_err_wrap(err, "tmpcopyup");
-        _cleanup_close_ int dst = openat(mfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int dst = openat(owned, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dst < 0 || copy_tree(src, dst, 0, err) < 0)
             return dst < 0 ? moat_err_sys(err, "tmpcopyup into '%s'", dest) : moat_err_wrap(err, "'%s'", dest);
     }
-    if (attach(mfd, tfd, dest, err) < 0)
+    if (attach(owned, tfd, dest, err) < 0)
         return -1;
-    return set_propagation(mfd, m->propagation, dest, err);
+    return set_propagation(owned, m->propagation, dest, err);
 }
 
 static int do_mount(struct rootfs_ctx *c, const struct oci_mount *m, moat_error **err)
