@@ -134,21 +134,17 @@ int moat_rt_state_json(const struct moat_rt_opts *o, const char *id, char **ret,
     return 0;
 }
 
+/* Signal every process of the container through its cgroup (cgroup.kill on
+ * v2, else each pid).  -ENOENT when there is no cgroup to go through. */
 static int signal_all(struct loaded *l, int sig, moat_error **err)
 {
-    pid_t *pids = NULL;
-    size_t n = 0;
-    if (!l->st.cgroup || moat_cgroup_pids(l->st.cgroup, &pids, &n, err) < 0 || n == 0) {
-        free(pids);
-        if (*err) {
-            moat_error_free(*err);
-            *err = NULL;
-        }
+    if (!l->st.cgroup)
+        return -ENOENT;
+    if (moat_cgroup_kill(l->st.cgroup, sig, err) < 0) {
+        moat_error_free(*err);
+        *err = NULL;
         return -ENOENT;
     }
-    for (size_t i = 0; i < n; i++)
-        kill(pids[i], sig);
-    free(pids);
     return 0;
 }
 
