@@ -264,8 +264,10 @@ restart:;
         int cfd = open_raw(rootfd, prefix, O_PATH | O_DIRECTORY, 0, rflags);
         if (cfd == -ENOENT) {
             const char *base = strrchr(prefix, '/') + 1;
-            if (mkdirat(parent, base, mode) == 0 || errno != EEXIST) {
+            if (mkdirat(parent, base, mode) == 0) {
                 cfd = open_raw(rootfd, prefix, O_PATH | O_DIRECTORY, 0, rflags);
+            } else if (errno != EEXIST) {
+                cfd = -errno;
             } else {
                 /* EEXIST yet unresolvable: a dangling symlink. */
                 char target[4096];

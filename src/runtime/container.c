@@ -37,6 +37,11 @@ uint64_t ns_inode(const char *proc_path)
 
 void container_plan_clear(struct container_plan *p)
 {
+    for (size_t i = 0; p->bind_fds && p->spec && i < p->spec->n_mounts; i++)
+        if (p->bind_fds[i] >= 0)
+            close(p->bind_fds[i]);
+    free(p->bind_fds);
+    p->bind_fds = NULL;
     oci_spec_free(p->spec);
     free(p->bundle);
     free(p->rootfs);
@@ -278,7 +283,8 @@ static int drive(struct container_plan *plan, int sock, pid_t s1, pid_t *ret_pid
         if (sync_recv(sock, m, err) < 0)
             break;
         if (m->type == SYNC_USERMAP_REQ) {
-            if (userns_write_maps(s1, &spec->linux_, plan->rootless, err) < 0)
+            if (userns_write_maps(s1, &spec->linux_, plan->rootless, err) < 0 ||
+                rootfs_idmap_binds(plan, s1, err) < 0)
                 break;
             sync_send(sock, SYNC_USERMAP_ACK, 0, NULL);
         } else if (m->type == SYNC_CHILD_PID) {
@@ -360,6 +366,8 @@ int container_create(const struct moat_rt_opts *o, const char *id, const struct 
     if (spec->process->terminal && plan->console_sock < 0 && use_fifo)
         return moat_err(err, EINVAL, "process.terminal is true: `create` needs --console-socket");
 
+    if (!plan->rootless && rootfs_preopen_binds(plan, err) < 0)
+        return -1;
     if (state_dir_open(o, id, true, &sdir, err) < 0)
         return -1;
     if (moat_write_file_atomic(sdir, "config.json", cfg, cfg_len, 0600, err) < 0)

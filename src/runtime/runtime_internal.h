@@ -69,6 +69,9 @@ struct container_plan {
     int cap_last;                   /* the running kernel's highest capability number */
     /* exec: namespace fds to join, -1 where not needed */
     int ns_fds[OCI_NS__COUNT];
+    /* bind mount sources opened (open_tree clones) by the runtime on the host
+     * side, one per mount, -1 where not pre-opened */
+    int *bind_fds;
 };
 
 void container_plan_clear(struct container_plan *p);
@@ -78,6 +81,13 @@ void container_plan_clear(struct container_plan *p);
 int userns_write_maps(pid_t pid, const struct oci_linux *lx, bool rootless, moat_error **err);
 /* Host uid/gid that container uid/gid 0 maps to (or our own ids without a userns). */
 void userns_root_ids(const struct oci_linux *lx, uid_t *ret_uid, gid_t *ret_gid);
+
+/* rootfs.c: open bind mount sources on the host side (as root, before the
+ * user namespace exists) so that host paths the container's unprivileged root
+ * could not reach can still be bound, with their flags set by the host. */
+int rootfs_preopen_binds(struct container_plan *plan, moat_error **err);
+/* ...and id-map those that ask for it, once the user namespace exists. */
+int rootfs_idmap_binds(struct container_plan *plan, pid_t userns_pid, moat_error **err);
 
 /* rootfs.c: all mounts, devices, masking, pivot_root; run in the container's
  * fresh mount namespace.  hooks_cb is called between mounting and pivot_root
