@@ -53,11 +53,13 @@ void container_plan_clear(struct container_plan *p)
         close(p->exec_fifo);
     if (p->console_sock >= 0)
         close(p->console_sock);
+    if (p->rootfs_fd > 0)
+        close(p->rootfs_fd);
     for (int i = 0; i < OCI_NS__COUNT; i++)
         if (p->ns_fds[i] >= 0)
             close(p->ns_fds[i]);
     memset(p, 0, sizeof(*p));
-    p->exec_fifo = p->console_sock = p->sync_fd = -1;
+    p->exec_fifo = p->console_sock = p->sync_fd = p->rootfs_fd = -1;
     for (int i = 0; i < OCI_NS__COUNT; i++)
         p->ns_fds[i] = -1;
 }
@@ -110,6 +112,9 @@ int container_plan_prepare(struct container_plan *plan, const struct moat_rt_opt
     if (strcmp(real, "/") == 0)
         return moat_err(err, EINVAL, "the host's / can't be a container's rootfs");
     plan->rootfs = xstrdup(real);
+    plan->rootfs_fd = open(real, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (plan->rootfs_fd < 0)
+        return moat_err_sys(err, "open rootfs '%s'", real);
 
     if (moat_lsm_plan_make(spec, spec->process, &plan->lsm, err) < 0 ||
         moat_landlock_prepare(spec, &plan->landlock, err) < 0)
@@ -196,6 +201,13 @@ __attribute__((noreturn)) static void stage1(struct container_plan *plan, pid_t 
         _exit(1);
     if (sync_expect(fd, SYNC_GO, NULL, &err) < 0)
         _exit(1);
+    /* Stand in the rootfs while still holding the runtime's credentials: the
+     * container's root may not be able to walk the path to it, and the
+     * namespace changes below carry the working directory along. */
+    if (fchdir(plan->rootfs_fd) < 0) {
+        moat_err_sys(&err, "chdir into the rootfs '%s'", plan->rootfs);
+        sync_child_fail(fd, err);
+    }
 
     /* Join namespaces given by path: the user namespace first, so that the
      * others (owned by it) can be joined; then create the new ones. */

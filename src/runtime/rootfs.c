@@ -705,11 +705,17 @@ int rootfs_setup(struct container_plan *plan, rootfs_hook_cb hooks_cb, moat_erro
     unsigned long first = (prop & (MS_SHARED | MS_SLAVE)) ? MS_SLAVE : MS_PRIVATE;
     if (mount(NULL, "/", NULL, MS_REC | first, NULL) < 0)
         return moat_err_sys(err, "make the mount namespace private");
-    if (mount(plan->rootfs, plan->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
-        return moat_err_sys(err, "bind the rootfs '%s'", plan->rootfs);
-    c.rootfd = open(plan->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    /* The working directory is the rootfs (stage 1 went there with the
+     * runtime's credentials): bind it onto itself, by fd, without walking the
+     * host path, and keep the new mount's fd as the root of everything below. */
+    c.rootfd = open_tree(AT_FDCWD, ".", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
     if (c.rootfd < 0)
-        return moat_err_sys(err, "open rootfs '%s'", plan->rootfs);
+        return moat_err_sys(err, "bind the rootfs '%s'", plan->rootfs);
+    if (move_mount(c.rootfd, "", AT_FDCWD, ".", MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+        moat_err_sys(err, "mount the rootfs '%s'", plan->rootfs);
+        close(c.rootfd);
+        return -1;
+    }
     c.devnull_tree = open_host_devnull(err);
     if (c.devnull_tree < 0)
         goto out;

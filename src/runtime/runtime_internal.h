@@ -55,6 +55,7 @@ struct container_plan {
     const struct oci_process *proc; /* spec->process, or the exec process */
     char *bundle;
     char *rootfs;                   /* absolute host path */
+    int rootfs_fd;                  /* O_PATH of the rootfs, opened by the runtime */
     struct moat_seccomp_prog *seccomp;
     struct moat_lsm_plan lsm;
     struct moat_landlock *landlock;
