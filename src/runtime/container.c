@@ -230,6 +230,9 @@ __attribute__((noreturn)) static void stage1(struct container_plan *plan, pid_t 
             moat_err_sys(&err, "become root in the user namespace (is container id 0 mapped?)");
             sync_child_fail(fd, err);
         }
+        /* The id change made us non-dumpable, which would make our own /proc
+         * files (timens_offsets) belong to host root. */
+        prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
     }
     int flags = 0;
     for (int k = 0; k < OCI_NS__COUNT; k++)
