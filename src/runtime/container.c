@@ -35,6 +35,14 @@ uint64_t ns_inode(const char *proc_path)
     return stat(proc_path, &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
+void container_plan_init(struct container_plan *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->exec_fifo = p->console_sock = p->sync_fd = p->rootfs_fd = -1;
+    for (int i = 0; i < OCI_NS__COUNT; i++)
+        p->ns_fds[i] = -1;
+}
+
 void container_plan_clear(struct container_plan *p)
 {
     for (size_t i = 0; p->bind_fds && p->spec && i < p->spec->n_mounts; i++)
@@ -53,15 +61,12 @@ void container_plan_clear(struct container_plan *p)
         close(p->exec_fifo);
     if (p->console_sock >= 0)
         close(p->console_sock);
-    if (p->rootfs_fd > 0)
+    if (p->rootfs_fd >= 0)
         close(p->rootfs_fd);
     for (int i = 0; i < OCI_NS__COUNT; i++)
         if (p->ns_fds[i] >= 0)
             close(p->ns_fds[i]);
-    memset(p, 0, sizeof(*p));
-    p->exec_fifo = p->console_sock = p->sync_fd = p->rootfs_fd = -1;
-    for (int i = 0; i < OCI_NS__COUNT; i++)
-        p->ns_fds[i] = -1;
+    container_plan_init(p);
 }
 
 static int read_cap_last(void)
@@ -460,8 +465,7 @@ fail:
 int moat_rt_create(const struct moat_rt_opts *o, const char *id, const struct moat_create_opts *co, moat_error **err)
 {
     struct container_plan plan;
-    memset(&plan, 0, sizeof(plan));
-    container_plan_clear(&plan);
+    container_plan_init(&plan);
     int sock = -1;
     pid_t pid;
     int r = container_create(o, id, co, true, &plan, &sock, &pid, err);

@@ -180,6 +180,8 @@ static int drive_exec(struct container_plan *plan, const struct container_state 
         return -1;
     if (process_apply_rlimits(e1, plan->proc, oci_annotation_true(plan->spec, ANNOT_RLIMIT_CLAMP), err) < 0)
         return -1;
+    if (plan->proc->has_oom_score_adj && process_write_oom_score_adj(e1, plan->proc->oom_score_adj, err) < 0)
+        return -1;
     if (sync_send(sock, SYNC_GO, 0, NULL) < 0)
         return moat_err_sys(err, "start the exec stage");
     struct sync_msg *m = xmalloc(sizeof(*m));
@@ -237,8 +239,7 @@ int moat_rt_exec(const struct moat_rt_opts *o, const char *id, const struct moat
                  moat_error **err)
 {
     struct container_plan plan;
-    memset(&plan, 0, sizeof(plan));
-    container_plan_clear(&plan);
+    container_plan_init(&plan);
     struct container_state st = {0};
     struct oci_process *proc = NULL;
     _cleanup_close_ int dirfd = -1, pfd = -1, sigfd = -1, console_parent = -1, master = -1;

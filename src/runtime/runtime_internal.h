@@ -75,7 +75,8 @@ struct container_plan {
     int *bind_fds;
 };
 
-void container_plan_clear(struct container_plan *p);
+void container_plan_init(struct container_plan *p); /* all fds -1 */
+void container_plan_clear(struct container_plan *p); /* frees, then init */
 
 /* ---- pieces ----------------------------------------------------------- */
 /* userns.c: write uid/gid maps of `pid` (directly, or via newuidmap/newgidmap). */
