@@ -118,9 +118,11 @@ t "limits: the container's init is in /moat-vm/limits" init_placed
 mkdir -p $P/peer
 t "limits: exec lands in the container's cgroup, seen as / (cgroup namespace)" \
     words 0::/ in_ctr limits 'cat /proc/self/cgroup'
-cg_mount() { in_ctr limits 'awk '"'"'$5 == "/sys/fs/cgroup" { print $6, $(NF - 2) }'"'"' /proc/self/mountinfo'; }
-cg_mount_ro() { words "ro,nosuid,nodev,noexec,relatime cgroup2" cg_mount; }
-t "limits: /sys/fs/cgroup inside is one read-only cgroup2 mount" cg_mount_ro
+# root, mount options, type: a fresh cgroup2 mount in the cgroup namespace
+# (fsopen) has the container's cgroup as its root "/"; a bind would not.
+cg_mount() { in_ctr limits 'awk '"'"'$5 == "/sys/fs/cgroup" { print $4, $6, $(NF - 2) }'"'"' /proc/self/mountinfo'; }
+cg_mount_ro() { words "/ ro,nosuid,nodev,noexec,relatime cgroup2" cg_mount; }
+t "limits: /sys/fs/cgroup inside is one fresh read-only cgroup2 mount" cg_mount_ro
 t "limits: memory.max and pids.max visible inside" \
     words "67108864 32" in_ctr limits 'cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max'
 t "limits: inside shows only its own cgroup (init is pid 1 there, no peer, no parent)" \
@@ -296,6 +298,8 @@ t "rootless: run --detach" tu "$RL run --detach --bundle rl rl > rl.out 2>&1 || 
 t "rootless: the container's cgroup is inside the delegated subtree" rl_placed
 t "rootless: memory.max applied" eq $R/memory.max 33554432
 t "rootless: pids.max applied" eq $R/pids.max 24
+t "rootless: inside, the cgroup2 mount shows the container's own limits" \
+    words "0::/ 33554432 24" tu "$RL exec rl cat /proc/self/cgroup /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max"
 t "rootless: pause" tu "$RL pause rl"
 t "rootless: frozen" has $R/cgroup.events "frozen 1"
 t "rootless: resume" tu "$RL resume rl"
