@@ -18,7 +18,7 @@ struct json_object;
 
 #define MOAT_IMAGE_DOC_MAX (4u << 20) /* bytes of a manifest, index or config */
 #define MOAT_IMAGE_MAX_LAYERS 1024    /* parser bound; the store's limit (imageLayers) is lower */
-#define MOAT_IMAGE_MAX_MANIFESTS 4096
+#define MOAT_IMAGE_MAX_MANIFESTS 65536
 
 #define MOAT_MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
 #define MOAT_MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -84,6 +85,17 @@ static int landlock_apply(const struct sbx_opts *o, moat_error **err)
     return 0;
 }
 
+static const char *const mount_calls[] = {"mount", "umount2", "fsopen", "fsconfig", "fsmount", "fspick",
+                                          "move_mount", "open_tree", "mount_setattr"};
+
+static bool is_mount_call(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(mount_calls); i++)
+        if (!strcmp(name, mount_calls[i]))
+            return true;
+    return false;
+}
+
 static int seccomp_apply(const struct sbx_opts *o, moat_error **err)
 {
     static const char *const deny[] = {
@@ -104,6 +116,8 @@ static int seccomp_apply(const struct sbx_opts *o, moat_error **err)
         return moat_err(err, ENOMEM, "seccomp_init");
     int rc = 0;
     for (size_t i = 0; i < ARRAY_SIZE(deny) && rc == 0; i++) {
+        if (o->mount_ns && is_mount_call(deny[i]))
+            continue;
         int nr = seccomp_syscall_resolve_name(deny[i]);
         if (nr == __NR_SCMP_ERROR)
             continue; /* not on this architecture */
@@ -134,13 +148,15 @@ static int seccomp_apply(const struct sbx_opts *o, moat_error **err)
     return 0;
 }
 
-static int caps_apply(moat_error **err)
+static int caps_apply(bool mount, moat_error **err)
 {
     /* what creating a tree with its owners, modes, whiteouts and file
      * capabilities takes; nothing else (no CAP_SYS_ADMIN: overlay xattrs are user.*) */
     capng_clear(CAPNG_SELECT_BOTH);
     capng_updatev(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH,
                   CAP_FOWNER, CAP_FSETID, CAP_MKNOD, CAP_SETFCAP, -1);
+    if (mount)
+        capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_SYS_ADMIN);
     if (capng_apply(CAPNG_SELECT_BOTH) < 0)
         return moat_err(err, EPERM, "capng_apply: cannot drop capabilities");
     return 0;
@@ -213,8 +229,13 @@ static void child(const struct sbx_opts *o, int res_fd, int sync_fd, sbx_fn fn, 
         rc = moat_err_sys(&err, "setgroups");
         goto out;
     }
-    if (caps_apply(&err) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || landlock_apply(o, &err) < 0 ||
-        seccomp_apply(o, &err) < 0) {
+    if (o->mount_ns && (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)) {
+        rc = moat_err_sys(&err, "sandbox: private mount namespace");
+        goto out;
+    }
+    /* Landlock forbids mounting: a mount-namespace job relies on the rest */
+    if (caps_apply(o->mount_ns, &err) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+        (!o->mount_ns && landlock_apply(o, &err) < 0) || seccomp_apply(o, &err) < 0) {
         if (!err)
             moat_err_sys(&err, "prctl(PR_SET_NO_NEW_PRIVS)");
         rc = moat_err_wrap(&err, "sandbox");
