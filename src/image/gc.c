@@ -116,6 +116,20 @@ static int remove_stale_temp(struct moat_store *s, size_t *ret_n, moat_error **e
     moat_strv_free(stale);
     if (rc < 0)
         return -1;
+    /* snapshots half made or half removed by a process that died (creators
+     * hold the shared lock, so with the exclusive one none is in progress) */
+    stale = NULL;
+    d = open_dir(s->snapfd);
+    for (struct dirent *de; d && (de = readdir(d));)
+        if (moat_str_has_prefix(de->d_name, ".new-") || moat_str_has_prefix(de->d_name, ".dead-"))
+            moat_strv_push(&stale, de->d_name);
+    if (d)
+        closedir(d);
+    n += moat_strv_len(stale);
+    rc = rm_trees(s, s->snapfd, stale, err);
+    moat_strv_free(stale);
+    if (rc < 0)
+        return -1;
     d = open_dir(s->rootfd);
     for (struct dirent *de; d && (de = readdir(d));) {
         /* ".index.json.tmp.<pid>": moat_write_file_atomic's temporary; writers hold the exclusive lock */

@@ -276,9 +276,13 @@ static int set_layer(int fsfd, const char *key, int fd, const char *path, int *m
     return 0;
 }
 
-/* Open a layer directory, id-mapped into userns_fd when asked. */
-static int layer_fd(const char *path, int userns_fd, moat_error **err)
+/* Open a layer directory, id-mapped into userns_fd when asked.  overlayfs
+ * clones each layer's mount and refuses a detached one, so an id-mapped
+ * layer is attached first on <snapshot>/idmap-N (in the caller's mount
+ * namespace; detached again once the overlay holds it). */
+static int layer_fd(const struct moat_snapshot *sn, size_t i, int userns_fd, char **ret_attached, moat_error **err)
 {
+    const char *path = sn->lower[i];
     int fd = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return moat_err_sys(err, "open layer '%s'", path);
@@ -294,15 +298,37 @@ static int layer_fd(const char *path, int userns_fd, moat_error **err)
         close(t);
         return moat_err_errno(err, e, "id-map layer '%s'", path);
     }
-    return t;
+    char *at = xasprintf("%s/idmap-%zu", sn->dir, i);
+    if ((mkdir(at, 0700) < 0 && errno != EEXIST) || move_mount(t, "", AT_FDCWD, at, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+        int e = errno;
+        close(t);
+        free(at);
+        return moat_err_errno(err, e, "attach id-mapped layer '%s'", path);
+    }
+    close(t);
+    fd = open(at, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        umount2(at, MNT_DETACH);
+        free(at);
+        return moat_err_errno(err, e, "open id-mapped layer '%s'", path);
+    }
+    *ret_attached = at;
+    return fd;
 }
 
-static int overlay_mount(const struct moat_snapshot *sn, const struct moat_snapshot_mount_opts *o, int *ret,
-                         moat_error **err)
+static void detach_all(char **attached)
 {
-    _cleanup_close_ int fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
-    if (fsfd < 0)
-        return moat_err_sys(err, "fsopen overlay");
+    for (size_t i = 0; attached && attached[i]; i++) {
+        umount2(attached[i], MNT_DETACH);
+        rmdir(attached[i]);
+    }
+    moat_strv_free(attached);
+}
+
+static int overlay_config(int fsfd, const struct moat_snapshot *sn, const struct moat_snapshot_mount_opts *o,
+                          char ***attached, moat_error **err)
+{
     if (fsconfig(fsfd, FSCONFIG_SET_STRING, "source", "moat", 0) < 0 ||
         fsconfig(fsfd, FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0)
         return fs_fail(fsfd, "userxattr", err);
@@ -314,7 +340,12 @@ static int overlay_mount(const struct moat_snapshot *sn, const struct moat_snaps
             dup = !strcmp(sn->lower[j], sn->lower[i]);
         if (dup)
             continue;
-        _cleanup_close_ int fd = layer_fd(sn->lower[i], o ? o->userns_fd : -1, err);
+        char *at = NULL;
+        _cleanup_close_ int fd = layer_fd(sn, i, o ? o->userns_fd : -1, &at, err);
+        if (at) {
+            moat_strv_push(attached, at);
+            free(at);
+        }
         if (fd < 0 || set_layer(fsfd, "lowerdir+", fd, sn->lower[i], &mode, err) < 0)
             return -1;
     }
@@ -329,9 +360,26 @@ static int overlay_mount(const struct moat_snapshot *sn, const struct moat_snaps
     }
     if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
         return fs_fail(fsfd, "create", err);
-    int m = fsmount(fsfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV | (o && o->read_only ? MOUNT_ATTR_RDONLY : 0));
-    if (m < 0)
-        return moat_err_sys(err, "fsmount overlay");
+    return 0;
+}
+
+static int overlay_mount(const struct moat_snapshot *sn, const struct moat_snapshot_mount_opts *o, int *ret,
+                         moat_error **err)
+{
+    _cleanup_close_ int fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
+    if (fsfd < 0)
+        return moat_err_sys(err, "fsopen overlay");
+    char **attached = NULL;
+    int rc = overlay_config(fsfd, sn, o, &attached, err);
+    int m = -1;
+    if (rc == 0) {
+        m = fsmount(fsfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV | (o && o->read_only ? MOUNT_ATTR_RDONLY : 0));
+        if (m < 0)
+            rc = moat_err_sys(err, "fsmount overlay");
+    }
+    detach_all(attached); /* the overlay holds its own clones of the layers */
+    if (rc < 0)
+        return -1;
     *ret = m;
     return 0;
 }
