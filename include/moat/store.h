@@ -156,6 +156,11 @@ struct moat_check {
 int moat_store_check(struct moat_store *s, bool repair, struct moat_check *r, moat_error **err);
 void moat_check_clear(struct moat_check *r);
 
+/* Remove every image, layer, blob and snapshot (podman's `system reset`):
+ * rootless, the store holds files of the user's subordinate ids that only
+ * the store's user namespace can remove. */
+int moat_store_reset(struct moat_store *s, moat_error **err);
+
 /* Remove blobs and layers nothing refers to and stale staging directories. */
 int moat_store_gc(struct moat_store *s, struct moat_removal *r, moat_error **err);
 

@@ -70,6 +70,7 @@ int cmd_image_inspect(struct cli *c, int argc, char **argv, moat_error **err);
 int cmd_image_prune(struct cli *c, int argc, char **argv, moat_error **err);
 int cmd_build_busybox(struct cli *c, int argc, char **argv, moat_error **err);
 int cmd_system_df(struct cli *c, int argc, char **argv, moat_error **err);
+int cmd_system_reset(struct cli *c, int argc, char **argv, moat_error **err);
 int cmd_system_check(struct cli *c, int argc, char **argv, moat_error **err);
 int cmd_info(struct cli *c, int argc, char **argv, moat_error **err);
 int cmd_version(struct cli *c, int argc, char **argv, moat_error **err);

@@ -161,7 +161,7 @@ int cmd_image_inspect(struct cli *c, int argc, char **argv, moat_error **err)
         }
     }
     if (!format) {
-        _cleanup_free_ char *text = moat_json_dump(all, true);
+        _cleanup_free_ char *text = json_object_array_length(all) ? moat_json_dump(all, true) : xstrdup("[]");
         printf("%s\n", text);
     }
     return status;

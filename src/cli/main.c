@@ -40,6 +40,7 @@ static const struct command system_cmds[] = {
     {"df", cmd_system_df, NULL, "Show disk usage"},
     {"check", cmd_system_check, NULL, "Check the image store: re-verify every blob and layer"},
     {"info", cmd_info, NULL, "Display system-wide information"},
+    {"reset", cmd_system_reset, NULL, "Remove every image and container file system of the store"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -536,3 +536,32 @@ int moat_store_df(struct moat_store *s, struct moat_df *r, moat_error **err)
     store_unlock(s);
     return rc;
 }
+
+static char **entries(int dfd)
+{
+    char **v = xcalloc(1, sizeof(char *));
+    DIR *d = open_dir(dfd);
+    for (struct dirent *de; d && (de = readdir(d));)
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+            moat_strv_push(&v, de->d_name);
+    if (d)
+        closedir(d);
+    return v;
+}
+
+int moat_store_reset(struct moat_store *s, moat_error **err)
+{
+    if (store_lock(s, LOCK_EX, err) < 0)
+        return -1;
+    struct store_index empty = {0};
+    /* names first: whatever happens next, no image half exists */
+    int rc = index_save(s, &empty, err);
+    int dirs[] = {s->snapfd, s->layersfd, s->tmpfd, s->blobsfd};
+    for (size_t i = 0; i < ARRAY_SIZE(dirs) && rc == 0; i++) {
+        char **v = entries(dirs[i]);
+        rc = rm_trees(s, dirs[i], v, err);
+        moat_strv_free(v);
+    }
+    store_unlock(s);
+    return rc;
+}

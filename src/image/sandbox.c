@@ -278,6 +278,7 @@ int sbx_run(const struct sbx_opts *o, sbx_fn fn, void *arg, struct json_object *
     }
     fflush(stdout);
     fflush(stderr);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         close(res[0]);
@@ -289,6 +290,9 @@ int sbx_run(const struct sbx_opts *o, sbx_fn fn, void *arg, struct json_object *
         return moat_err_sys(err, "fork");
     }
     if (pid == 0) {
+        /* a killed moat takes its sandboxed work with it: nothing keeps writing into the store */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+            _exit(1);
         close(res[0]);
         if (sync[0] >= 0)
             close(sync[0]);
