@@ -385,13 +385,24 @@ static int precheck(struct unpack *u, struct archive *a, struct archive_entry *e
                             raw, (int64_t)sz, h, u->st->image_before + end - l->image_bytes);
         }
     }
+    /* pax archives may carry an xattr twice (SCHILY.xattr and LIBARCHIVE.xattr): count each name once */
     const char *name;
     const void *val;
-    size_t size;
+    size_t size, n = 0;
+    const char *names[256];
     uint64_t total = 0;
     archive_entry_xattr_reset(e);
-    while (archive_entry_xattr_next(e, &name, &val, &size) == ARCHIVE_OK)
+    while (archive_entry_xattr_next(e, &name, &val, &size) == ARCHIVE_OK) {
+        bool dup = false;
+        for (size_t i = 0; name && i < n && !dup; i++)
+            dup = !strcmp(names[i], name);
+        if (dup)
+            continue;
+        if (n == ARRAY_SIZE(names))
+            return moat_err(err, E2BIG, "entry '%s': more than %zu xattrs", raw, ARRAY_SIZE(names));
+        names[n++] = name ? name : "";
         total += size + (name ? strlen(name) : 0);
+    }
     if (total > l->xattr_bytes)
         return moat_err(err, EFBIG, "entry '%s': xattrs of %" PRIu64 " bytes exceed limit xattrBytes (%" PRIu64 ") by %" PRIu64
                         " bytes", raw, total, l->xattr_bytes, total - l->xattr_bytes);

@@ -40,7 +40,8 @@ else
 fi
 "$runtime" spec --bundle "$bundle" >/dev/null
 if [ $# -gt 0 ]; then
-  args=$(jq -cn '$ARGS.positional' --args "$@")
+  args='[]'
+  for x in "$@"; do args=$(jq -cn --argjson a "$args" --arg x "$x" '$a + [$x]'); done
   args=$(jq -c --argjson a "$args" '(.Entrypoint // []) + $a' <<<"$cfg")
 else
   args=$(jq -c '(.Entrypoint // []) + (.Cmd // [])' <<<"$cfg")
