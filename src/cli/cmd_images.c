@@ -218,7 +218,8 @@ int cmd_images(struct cli *c, int argc, char **argv, moat_error **err)
         } while (v[i].names[k] && v[i].names[++k]);
     }
     if (rc == 0) {
-        qsort(rows, nr, sizeof(*rows), cmp_rows);
+        if (nr)
+            qsort(rows, nr, sizeof(*rows), cmp_rows);
         struct cli_table t;
         if (digests)
             cli_table_init(&t, 6, "REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE");

@@ -287,7 +287,8 @@ static int run_diff(struct diff_job *j, struct view *nv, struct view *ov, struct
     if (open_views(j->layersfd, j->snapdir, j->driver, j->diff_ids, nv, ov, err) < 0 ||
         compare(nv, ov, "", 0, c, err) < 0)
         return -1;
-    qsort(c->v, c->n, sizeof(*c->v), cmp_change);
+    if (c->n)
+        qsort(c->v, c->n, sizeof(*c->v), cmp_change);
     return 0;
 }
 
