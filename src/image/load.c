@@ -312,7 +312,6 @@ static int load_docker(struct input *in, char ***lines, moat_error **err)
         struct moat_image_config *cfg = NULL;
         _cleanup_strv_ char **names = full_names(ents[i].repo_tags, err);
         _cleanup_json_ struct json_object *descs = json_object_new_array();
-        _cleanup_free_ char *id = NULL;
         if (!names || member_doc(in, ents[i].config, NULL, -1, &cbuf, &clen, cd, err) < 0 ||
             moat_image_config_parse(cbuf, clen, ents[i].config, &cfg, err) < 0 ||
             load_layers(in, cfg, ents[i].layers, NULL, ents[i].n_layers, descs, err) < 0) {

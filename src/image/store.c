@@ -548,7 +548,6 @@ static int lookup_in(struct moat_image *v, size_t n, const char *ref, struct moa
     if (moat_ref_parse(ref, &r, err) < 0)
         return -1;
     moat_ref_default_tag(&r);
-    _cleanup_free_ char *full = moat_ref_string(&r);
     _cleanup_free_ char *fam = moat_ref_familiar_string(&r);
     _cleanup_free_ char *name = moat_ref_name(&r);
     _cleanup_free_ char *named_tag = r.tag ? xasprintf("%s:%s", name, r.tag) : NULL;
