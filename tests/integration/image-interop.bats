@@ -11,8 +11,10 @@ load ../lib/helpers
 setup_file() {
   if ! command -v podman >/dev/null; then
     if [ "$(id -u)" -eq 0 ]; then
-      DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -q --no-install-recommends podman >/dev/null 2>&1 ||
-        true
+      export DEBIAN_FRONTEND=noninteractive
+      timeout 300 apt-get install -y -q --no-install-recommends podman >/dev/null 2>&1 ||
+        { timeout 300 apt-get update -q >/dev/null 2>&1 &&
+          timeout 300 apt-get install -y -q --no-install-recommends podman >/dev/null 2>&1; } || true
     fi
   fi
   export PD=$BATS_FILE_TMPDIR/podman
