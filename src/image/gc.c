@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -105,6 +107,11 @@ static int remove_stale_temp(struct moat_store *s, size_t *ret_n, moat_error **e
         return moat_err_sys(err, "open '%s/tmp'", s->root);
     for (struct dirent *de; (de = readdir(d));) {
         if (de->d_name[0] == '.')
+            continue;
+        /* "<pid>-<random>": a live creator may not have taken its flock yet */
+        char *end = NULL;
+        long pid = strtol(de->d_name, &end, 10);
+        if (end && *end == '-' && pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM) && pid != getpid())
             continue;
         _cleanup_close_ int fd = openat(s->tmpfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)

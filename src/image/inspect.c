@@ -150,6 +150,26 @@ int moat_image_history(struct moat_store *s, const struct moat_image *img, struc
     (void)err;
     const struct moat_image_config *c = img->config;
     size_t n = c->n_history;
+    if (n == 0) {
+        /* no history in the config: one row per layer, as Docker shows it */
+        n = c->n_diff_ids;
+        struct moat_history_row *v = xcalloc(n ? n : 1, sizeof(*v));
+        for (size_t i = 0; i < n; i++) {
+            struct moat_history_row *r = &v[n - 1 - i];
+            r->created = xstrdup_or_null(img->created);
+            r->created_unix = img->created_unix;
+            r->created_by = xstrdup("");
+            r->comment = xstrdup("");
+            moat_error *e = NULL;
+            if (layer_size(s, c->diff_ids[i], &r->size, &e) < 0)
+                moat_error_free(e);
+        }
+        if (n)
+            v[0].id = xstrdup(img->id);
+        *ret = v;
+        *ret_n = n;
+        return 0;
+    }
     struct moat_history_row *v = xcalloc(n ? n : 1, sizeof(*v));
     size_t layer = 0;
     /* the config lists history oldest first; each non-empty entry made the next layer */
