@@ -56,6 +56,7 @@ int store_rm_tree(struct moat_store *s, int dirfd, const char *name, moat_error 
 
 struct refs {
     struct strset blobs, layers;
+    bool incomplete; /* an image could not be read: what it needs is unknown */
 };
 
 static void refs_free(struct refs *r)
@@ -73,7 +74,8 @@ static int collect_refs(struct moat_store *s, const struct store_index *x, struc
         struct moat_image img;
         moat_error *e = NULL;
         if (image_load(s, x->v[i].digest, x->v[i].size, &img, &e) < 0) {
-            moat_error_free(e); /* unreadable: keep what we can't judge; `system check` reports it */
+            moat_error_free(e); /* unreadable: `system check` reports it, --repair drops it */
+            r->incomplete = true;
             continue;
         }
         strset_add(&r->blobs, img.mf->config.digest, 1, NULL);
@@ -161,6 +163,11 @@ int store_gc_locked(struct moat_store *s, struct moat_removal *r, moat_error **e
     if (rc < 0) {
         refs_free(&refs);
         return -1;
+    }
+    if (refs.incomplete) {
+        /* never delete content an unreadable image might need */
+        refs_free(&refs);
+        return remove_stale_temp(s, NULL, err);
     }
     char **dead = NULL;
     DIR *d = open_dir(s->layersfd);

@@ -5,6 +5,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -160,6 +161,7 @@ static void test_sandbox_rootless(void)
     if (pid == 0) {
         if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
             _exit(100);
+        prctl(PR_SET_DUMPABLE, 1); /* the uid change made /proc/<pid> root's */
         struct image_userns ns;
         moat_error *err = NULL;
         if (image_userns_default(&ns, &err) < 0 || !ns.enabled)
