@@ -85,14 +85,13 @@ bench() { # NAME SETUP-FN CMD...
 }
 
 nothing() { :; }
-archive() { # the same image as a docker-archive, made once
-  [ -s "$work/../moat-bench-archive.tar" ] && return
+ARCHIVE=$work/archive.tar
+archive() { # the same image as a docker-archive, made once (reset keeps it)
+  [ -s "$ARCHIVE" ] && return
   mt import "$TAR" bench/minbase:1 >/dev/null
-  mt save -o "$work/../moat-bench-archive.tar" bench/minbase:1
+  mt save -o "$ARCHIVE" bench/minbase:1
   reset
 }
-ARCHIVE=$work/../moat-bench-archive.tar
-trap 'rm -rf "$work" "$ARCHIVE"' EXIT
 
 echo "import (a tar into an image, unpacked):"
 bench moat-import nothing mt import "$TAR" bench/minbase:1
