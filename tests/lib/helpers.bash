@@ -66,3 +66,38 @@ wait_for() {
   for i in $(seq 50); do "$@" && return 0; sleep 0.1; done
   return 1
 }
+
+# ---- image store suites --------------------------------------------------------
+MOAT_BIN=$MOAT_BUILD/bin/moat
+SNAPTOOL=$MOAT_BUILD/tests/helpers/snaptool
+MKTAR=$MOAT_BUILD/tests/helpers/mktar
+
+# new_store: a private image store and config directory for this test
+# (MOAT_ROOT / MOAT_CONFIG_DIR are what the moat CLI reads).
+new_store() {
+  export MOAT_ROOT=$BATS_TEST_TMPDIR/store
+  export MOAT_CONFIG_DIR=$BATS_TEST_TMPDIR/config
+  mkdir -p "$MOAT_CONFIG_DIR"
+}
+
+# reset_store: empty the store (rootless it holds files of subordinate ids
+# that only the store's user namespace can remove).
+reset_store() { "$MOAT_BIN" system reset -f >/dev/null 2>&1 || true; }
+
+# moat ARGS: the CLI on this test's store.
+moat() { "$MOAT_BIN" "$@"; }
+
+# limits JSON: write this test's limits.json.
+limits() { printf '%s\n' "$1" > "$MOAT_CONFIG_DIR/limits.json"; }
+
+# mkimage_tar OUT: a small rootfs tar (etc/hello, bin/) to import.
+mkimage_tar() {
+  local d=$BATS_TEST_TMPDIR/src.$RANDOM
+  mkdir -p "$d/etc" "$d/bin"
+  echo hello > "$d/etc/hello"
+  tar -C "$d" -cf "$1" .
+}
+
+# image_run IMAGE [CMD ARGS...]: run an image's command in a container
+# (tests/lib/image-run.sh: snapshot + moat-runtime spec + moat-runtime run).
+image_run() { "$BATS_TEST_DIRNAME/../lib/image-run.sh" "$@"; }

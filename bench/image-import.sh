@@ -1,0 +1,109 @@
+#!/bin/bash
+# bench/image-import.sh: time importing and unpacking a large layer -- a
+# Debian bookworm minbase rootfs (debootstrap, cached under /var/tmp) -- with
+# moat against podman, and loading the same image from a docker-archive.
+# Prints the median of RUNS runs of each and the ratio podman/moat (>= 1:
+# moat is at least as fast).  Not part of `make check` (debootstrap needs the
+# Debian archive and takes half a minute the first time).
+#
+#   MOAT_BUILD=build bench/image-import.sh        (make bench-image)
+#   RUNS=5 PODMAN_DRIVER=vfs bench/image-import.sh
+#
+# Both tools get private stores in a temporary directory; podman runs with
+# --root/--runroot there (as root inside a private mount namespace with tmpfs
+# over /var/lib/containers and /run/containers), so the host's podman state
+# is never touched.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${MOAT_BUILD:=$PWD/build}" "${RUNS:=3}" "${PODMAN_DRIVER:=overlay}"
+CACHE=${MOAT_BENCH_CACHE:-/var/tmp/moat-bench}
+MOAT=$MOAT_BUILD/bin/moat
+[ -x "$MOAT" ] || { echo "bench: build first (make)" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || { echo "bench: run as root (debootstrap, podman's private mount namespace)" >&2; exit 1; }
+
+need() {
+  command -v "$1" >/dev/null && return
+  echo "bench: installing $2"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$2" >/dev/null
+}
+need debootstrap debootstrap
+need podman podman
+
+mkdir -p "$CACHE"
+if [ ! -s "$CACHE/minbase.tar" ] || tar -tvf "$CACHE/minbase.tar" | grep -q '^[cb]'; then
+  echo "bench: debootstrap --variant=minbase bookworm (once, cached in $CACHE)"
+  rm -rf "$CACHE/rootfs"
+  debootstrap --variant=minbase bookworm "$CACHE/rootfs" >"$CACHE/debootstrap.log" 2>&1
+  rm -rf "$CACHE/rootfs/var/cache/apt/archives/"*.deb
+  # device nodes: an image has none (moat refuses them by default; the runtime makes /dev)
+  find "$CACHE/rootfs/dev" -mindepth 1 -delete
+  tar -C "$CACHE/rootfs" --numeric-owner -cf "$CACHE/minbase.tar.tmp" .
+  mv "$CACHE/minbase.tar.tmp" "$CACHE/minbase.tar"
+  rm -rf "$CACHE/rootfs"
+fi
+TAR=$CACHE/minbase.tar
+paths=$(tar -tf "$TAR" | wc -l)
+printf 'layer: %s, %s MB, %s paths\n' "$TAR" "$(( $(stat -c %s "$TAR") / 1000000 ))" "$paths"
+
+work=$(mktemp -d /var/tmp/moat-bench-run-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+pd() {
+  unshare -m sh -c 'for d in /var/lib/containers /run/containers; do
+      [ -d "$d" ] && mount -t tmpfs moat-bench "$d"; done; exec podman "$@"' sh \
+    --root "$work/podman/root" --runroot "$work/podman/run" --tmpdir "$work/podman/tmp" \
+    --storage-driver "$PODMAN_DRIVER" --events-backend none --cgroup-manager cgroupfs "$@"
+}
+mt() { "$MOAT" --data-root "$work/moat" "$@"; }
+reset() {
+  mt system reset -f >/dev/null 2>&1 || true
+  rm -rf "$work/moat" "$work/podman"
+  mkdir -p "$work/podman"
+  sync
+}
+
+# seconds CMD...: wall time of one run
+seconds() {
+  local t0 t1
+  t0=$(date +%s.%N)
+  "$@" >/dev/null 2>&1
+  t1=$(date +%s.%N)
+  echo "$t1 - $t0" | bc -l
+}
+
+median() { sort -g | awk '{ a[NR] = $1 } END { printf "%.3f", a[int((NR + 1) / 2)] }'; }
+
+bench() { # NAME SETUP-FN CMD...
+  local name=$1 setup=$2 i
+  shift 2
+  for i in $(seq "$RUNS"); do
+    reset
+    $setup
+    seconds "$@"
+  done | median > "$work/$name"
+  printf '  %-22s %s s\n' "$name" "$(cat "$work/$name")"
+}
+
+nothing() { :; }
+ARCHIVE=$work/archive.tar
+archive() { # the same image as a docker-archive, made once (reset keeps it)
+  [ -s "$ARCHIVE" ] && return
+  mt import "$TAR" bench/minbase:1 >/dev/null
+  mt save -o "$ARCHIVE" bench/minbase:1
+  reset
+}
+
+echo "import (a tar into an image, unpacked):"
+bench moat-import nothing mt import "$TAR" bench/minbase:1
+bench podman-import nothing pd import "$TAR" localhost/bench/minbase:1
+archive
+echo "load (a docker-archive):"
+bench moat-load nothing mt load -i "$ARCHIVE"
+bench podman-load nothing pd load -i "$ARCHIVE"
+reset
+
+ratio() { echo "$(cat "$work/$2") / $(cat "$work/$1")" | bc -l | awk '{ printf "%.2f", $1 }'; }
+echo
+echo "ratio podman/moat (>= 1.00: moat at least as fast; podman storage driver: $PODMAN_DRIVER)"
+echo "  import: $(ratio moat-import podman-import)"
+echo "  load:   $(ratio moat-load podman-load)"

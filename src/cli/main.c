@@ -1,0 +1,205 @@
+/* moat: the CLI.  Docker's verbs, flags and output shapes.  Today the image
+ * commands work directly on the image store library; the engine issue moves
+ * them behind the API without changing what they print. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "moat/log.h"
+#include "moat/util.h"
+#include "moat/version.h"
+
+struct command {
+    const char *name;
+    cli_cmd_fn fn;
+    const struct command *sub; /* a group: "image", "system" */
+    const char *help;          /* NULL: not listed */
+};
+
+static const struct command image_cmds[] = {
+    {"ls", cmd_images, NULL, "List images"},
+    {"list", cmd_images, NULL, NULL},
+    {"rm", cmd_rmi, NULL, "Remove one or more images"},
+    {"remove", cmd_rmi, NULL, NULL},
+    {"tag", cmd_tag, NULL, "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"},
+    {"inspect", cmd_image_inspect, NULL, "Display detailed information on one or more images"},
+    {"history", cmd_history, NULL, "Show the history of an image"},
+    {"import", cmd_import, NULL, "Import the contents from a tarball to create a filesystem image"},
+    {"save", cmd_save, NULL, "Save one or more images to a tar archive"},
+    {"load", cmd_load, NULL, "Load an image from a tar archive or STDIN"},
+    {"prune", cmd_image_prune, NULL, "Remove unused images"},
+    {"build-busybox", cmd_build_busybox, NULL, "Build the built-in busybox image from busybox-static"},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const struct command system_cmds[] = {
+    {"df", cmd_system_df, NULL, "Show disk usage"},
+    {"check", cmd_system_check, NULL, "Check the image store: re-verify every blob and layer"},
+    {"info", cmd_info, NULL, "Display system-wide information"},
+    {"reset", cmd_system_reset, NULL, "Remove every image and container file system of the store"},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const struct command commands[] = {
+    {"images", cmd_images, NULL, "List images"},
+    {"rmi", cmd_rmi, NULL, "Remove one or more images"},
+    {"tag", cmd_tag, NULL, "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"},
+    {"history", cmd_history, NULL, "Show the history of an image"},
+    {"import", cmd_import, NULL, "Import the contents from a tarball to create a filesystem image"},
+    {"save", cmd_save, NULL, "Save one or more images to a tar archive"},
+    {"load", cmd_load, NULL, "Load an image from a tar archive or STDIN"},
+    {"inspect", cmd_image_inspect, NULL, "Return low-level information on images"},
+    {"info", cmd_info, NULL, "Display system-wide information"},
+    {"version", cmd_version, NULL, "Show the moat version information"},
+    {"image", NULL, image_cmds, "Manage images"},
+    {"system", NULL, system_cmds, "Manage moat"},
+    {NULL, NULL, NULL, NULL},
+};
+
+int cli_store(struct cli *c, struct moat_store **ret, moat_error **err)
+{
+    if (!c->store) {
+        struct moat_store_opts o = {.root = c->data_root};
+        if (moat_store_open(&o, &c->store, err) < 0)
+            return -1;
+    }
+    *ret = c->store;
+    return 0;
+}
+
+int cli_args_error(struct cli *c, moat_error **err, const char *what)
+{
+    return moat_err(err, EINVAL, "\"%s\" %s (see '%s --help')", c->prog, what, c->prog);
+}
+
+int cli_flag_error(struct cli *c, int o, char **argv, moat_error **err)
+{
+    const char *flag = argv[optind - 1];
+    if (o == ':')
+        return moat_err(err, EINVAL, "flag needs an argument: %s (see '%s --help')", flag, c->prog);
+    return moat_err(err, EINVAL, "unknown flag: %s (see '%s --help')", flag, c->prog);
+}
+
+int cli_help(struct cli *c, const char *usage, const char *const *options)
+{
+    printf("\nUsage:  %s %s\n\nOptions:\n", c->prog, usage);
+    for (size_t i = 0; options && options[i]; i++)
+        printf("  %s\n", options[i]);
+    return 0;
+}
+
+int cmd_version(struct cli *c, int argc, char **argv, moat_error **err)
+{
+    (void)argv;
+    if (argc > 1)
+        return cli_args_error(c, err, "accepts no arguments");
+    printf("moat version %s\n", MOAT_VERSION);
+    return 0;
+}
+
+static void usage(FILE *f, const struct command *tab, const char *group)
+{
+    fprintf(f, "\nUsage:  moat [OPTIONS] %s%sCOMMAND\n\n", group ? group : "", group ? " " : "");
+    if (!group)
+        fprintf(f, "A security-hardened, rootless-by-default container engine\n\n"
+                   "Options:\n"
+                   "      --data-root DIR   Root of the image store (default /var/lib/moat as root,\n"
+                   "                        $XDG_DATA_HOME/moat otherwise; or $MOAT_ROOT)\n"
+                   "  -D, --debug           Enable debug output\n"
+                   "  -v, --version         Print version information and quit\n\n");
+    fprintf(f, "Commands:\n");
+    for (size_t i = 0; tab[i].name; i++)
+        if (tab[i].help)
+            fprintf(f, "  %-14s %s\n", tab[i].name, tab[i].help);
+    fprintf(f, "\nRun 'moat %sCOMMAND --help' for more information on a command.\n", group ? "image " : "");
+}
+
+static const struct command *find(const struct command *tab, const char *name)
+{
+    for (size_t i = 0; tab[i].name; i++)
+        if (!strcmp(tab[i].name, name))
+            return &tab[i];
+    return NULL;
+}
+
+static int run(struct cli *c, int argc, char **argv)
+{
+    const struct command *tab = commands;
+    const char *group = NULL;
+    char prog[128];
+    for (;;) {
+        if (argc < 1) {
+            usage(stderr, tab, group);
+            return 1;
+        }
+        if (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h") || !strcmp(argv[0], "help")) {
+            usage(stdout, tab, group);
+            return 0;
+        }
+        const struct command *cmd = find(tab, argv[0]);
+        if (!cmd) {
+            fprintf(stderr, "moat: '%s%s%s' is not a moat command (see 'moat %s%s--help')\n", group ? group : "",
+                    group ? " " : "", argv[0], group ? group : "", group ? " " : "");
+            return 1;
+        }
+        if (cmd->sub) {
+            group = cmd->name;
+            tab = cmd->sub;
+            argc--;
+            argv++;
+            continue;
+        }
+        snprintf(prog, sizeof prog, "moat %s%s%s", group ? group : "", group ? " " : "", cmd->name);
+        c->prog = prog;
+        optind = 0; /* a full reset of getopt for the command's own options */
+        moat_error *err = NULL;
+        int r = cmd->fn(c, argc, argv, &err);
+        if (r < 0) {
+            fprintf(stderr, "moat: %s\n", err && err->msg ? err->msg : "failed");
+            moat_error_free(err);
+            return 1;
+        }
+        return r;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct cli c = {0};
+    struct moat_log_config lc = {.progname = "moat", .level = MOAT_LOG_WARN, .file_fd = -1, .stderr_on = 1};
+    int i;
+    for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--")) {
+            i++;
+            break;
+        } else if (!strcmp(a, "-v") || !strcmp(a, "--version")) {
+            printf("moat version %s\n", MOAT_VERSION);
+            return 0;
+        } else if (!strcmp(a, "-D") || !strcmp(a, "--debug")) {
+            lc.level = MOAT_LOG_DEBUG;
+        } else if (!strcmp(a, "--data-root") && i + 1 < argc) {
+            c.data_root = argv[++i];
+        } else if (!strncmp(a, "--data-root=", 12)) {
+            c.data_root = a + 12;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout, commands, NULL);
+            return 0;
+        } else {
+            fprintf(stderr, "moat: unknown flag: %s (see 'moat --help')\n", a);
+            return 1;
+        }
+    }
+    moat_log_setup(&lc);
+    int rc = run(&c, argc - i, argv + i);
+    if (fflush(stdout) != 0 && rc == 0) {
+        fprintf(stderr, "moat: write standard output: %s\n", strerror(errno));
+        rc = 1;
+    }
+    moat_store_close(c.store);
+    return rc;
+}

@@ -1,0 +1,246 @@
+#!/usr/bin/env bats
+# The image commands of the moat CLI on a private store per test: the
+# built-in busybox image, import, tag, rmi, images (filters, formats),
+# inspect, history, prune, save/load, system df/check, info, limits.
+load ../lib/helpers
+
+setup() { new_store; }
+teardown() { reset_store; }
+
+@test "images: an empty store prints Docker's header" {
+  run moat images
+  assert_success
+  assert_output "REPOSITORY   TAG       IMAGE ID   CREATED   SIZE"
+}
+
+@test "busybox: built on first use from busybox-static, deterministic, runs" {
+  run moat history busybox
+  assert_success
+  assert_line --index 0 --regexp '^IMAGE +CREATED +CREATED BY +SIZE +COMMENT$'
+  assert_line --index 1 --regexp '^[0-9a-f]{12} .*moat built-in image: BusyBox'
+  id1=$(moat images -q busybox)
+  [ ${#id1} -eq 12 ]
+  id2=$(moat image build-busybox)
+  [ "${id2:7:12}" = "$id1" ]
+  run moat images --format '{{.Repository}}:{{.Tag}} {{.ID}}'
+  assert_output "busybox:latest $id1"
+  run image_run busybox echo hello from busybox
+  assert_success
+  assert_output "hello from busybox"
+}
+
+@test "import: a tar with --change, from a file and from stdin" {
+  mkimage_tar "$BATS_TEST_TMPDIR/r.tar"
+  run moat import -c 'CMD ["/bin/cat","/etc/hello"]' -c 'ENV A=1 B="two words"' -c 'LABEL x=y' \
+      -c 'WORKDIR /etc' -m 'from a test' "$BATS_TEST_TMPDIR/r.tar" example.com/mine:1
+  assert_success
+  assert_output --regexp '^sha256:[0-9a-f]{64}$'
+  id=$output
+  run moat image inspect -f '{{.Id}} {{json .Config.Cmd}} {{.Config.WorkingDir}} {{.Config.Labels.x}}' example.com/mine:1
+  assert_output "$id [\"/bin/cat\",\"/etc/hello\"] /etc y"
+  run moat image inspect -f '{{json .Config.Env}}' example.com/mine:1
+  assert_output '["A=1","B=two words"]'
+  run moat history example.com/mine:1
+  assert_line --index 1 --regexp '^[0-9a-f]{12} .* from a test$'
+  gzip -c "$BATS_TEST_TMPDIR/r.tar" | moat import - >"$BATS_TEST_TMPDIR/id2"
+  run moat images
+  assert_line --regexp '^<none> +<none> +[0-9a-f]{12} +Less than a second ago +6B$'
+  assert_line --regexp '^example.com/mine +1 +'"${id:7:12}"' '
+  run moat import -c 'RUN rm -rf /' "$BATS_TEST_TMPDIR/r.tar"
+  assert_failure
+  assert_output "moat: --change 'RUN rm -rf /': RUN is not a valid change command (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR)"
+  run moat import http://example.com/x.tar
+  assert_failure
+  assert_output --partial "moat: import from a URL"
+}
+
+@test "tag and rmi: Docker's semantics and error texts" {
+  moat tag busybox one:1
+  moat tag one:1 registry.example:5000/ns/two
+  run moat images --format '{{.Repository}}:{{.Tag}}'
+  assert_line "one:1"
+  assert_line "registry.example:5000/ns/two:latest"
+  id=$(moat images -q one:1)
+  run moat rmi "$id"
+  assert_failure
+  assert_output "moat: conflict: unable to delete $id (must be forced) - image is referenced in multiple repositories"
+  run moat rmi one:1
+  assert_success
+  assert_output "Untagged: one:1"
+  run moat rmi nosuch
+  assert_failure
+  assert_output "moat: No such image: nosuch:latest"
+  run moat rmi Bad
+  assert_output "moat: invalid reference format: repository name (library/Bad) must be lowercase"
+  run moat tag busybox 'x@sha256:0000000000000000000000000000000000000000000000000000000000000000'
+  assert_failure
+  run moat rmi -f "$id"
+  assert_success
+  assert_line "Untagged: busybox:latest"
+  assert_line "Untagged: registry.example:5000/ns/two:latest"
+  assert_line --regexp '^Deleted: sha256:[0-9a-f]{64}$'
+  run moat images -q
+  assert_output ""
+  run moat system check
+  assert_success
+  assert_output --regexp "Checked 0 images, 0 layers, 0 blobs"
+}
+
+@test "images: -a, --digests, --no-trunc, -q, filters, REPOSITORY argument" {
+  mkimage_tar "$BATS_TEST_TMPDIR/r.tar"
+  moat import -c 'LABEL tier=web' "$BATS_TEST_TMPDIR/r.tar" web:1 >/dev/null
+  moat import "$BATS_TEST_TMPDIR/r.tar" >/dev/null
+  moat tag busybox tools/bb:2
+  run moat images -a
+  assert_success
+  [ "${#lines[@]}" -eq 5 ]
+  run moat images --filter dangling=true --format '{{.Repository}} {{.Tag}}'
+  assert_output "<none> <none>"
+  run moat images --filter dangling=false --filter 'reference=tools/*' --format '{{.Repository}}:{{.Tag}}'
+  assert_output "tools/bb:2"
+  run moat images --filter label=tier=web --format '{{.Repository}}'
+  assert_output "web"
+  run moat images busybox --format '{{.Tag}}'
+  assert_output "latest"
+  run moat images --digests busybox
+  assert_line --index 0 --regexp '^REPOSITORY +TAG +DIGEST +IMAGE ID +CREATED +SIZE$'
+  assert_line --index 1 --regexp '^busybox +latest +sha256:[0-9a-f]{64} +[0-9a-f]{12} '
+  run moat images --no-trunc -q busybox
+  assert_output --regexp '^sha256:[0-9a-f]{64}$'
+  run moat images --filter bogus=1
+  assert_failure
+  assert_output "moat: invalid filter 'bogus'"
+  run moat images --bogus
+  assert_output "moat: unknown flag: --bogus (see 'moat images --help')"
+}
+
+@test "image inspect: Docker's JSON shape; IDs and unique prefixes resolve" {
+  run moat image inspect busybox
+  assert_success
+  echo "$output" | jq -e '.[0] | (.Id|startswith("sha256:")) and .RepoTags == ["busybox:latest"]
+      and (.RepoDigests[0]|startswith("busybox@sha256:")) and .Config.Cmd == ["sh"] and .Os == "linux"
+      and (.RootFS.Layers|length) == 1 and .Size > 1000000 and .GraphDriver.Name == "overlay"
+      and (.Metadata.LastTagTime|length) > 0'
+  id=$(echo "$output" | jq -r '.[0].Id')
+  run moat image inspect -f '{{.Id}}' "${id#sha256:}" "${id:7:6}" "$id"
+  assert_output "$id"$'\n'"$id"$'\n'"$id"
+  run moat inspect nosuch
+  assert_failure
+  assert_output "moat: Error: No such image: nosuch"$'\n'"[]"
+}
+
+@test "image prune: dangling by default, unused with -a" {
+  mkimage_tar "$BATS_TEST_TMPDIR/r.tar"
+  moat import "$BATS_TEST_TMPDIR/r.tar" >/dev/null
+  moat image build-busybox >/dev/null
+  run moat image prune -f
+  assert_success
+  assert_line "Deleted Images:"
+  assert_line --regexp '^deleted: sha256:[0-9a-f]{64}$'
+  assert_line --regexp '^Total reclaimed space: [0-9.]+[kM]?B$'
+  run moat images -q
+  [ "${#lines[@]}" -eq 1 ]
+  run moat image prune -a -f
+  assert_line "untagged: busybox:latest"
+  run moat images -q
+  assert_output ""
+}
+
+@test "save and load: a round trip keeps IDs and names; OCI layout directories load too" {
+  moat image build-busybox >/dev/null
+  id=$(moat images -q --no-trunc busybox)
+  moat tag busybox other:2
+  moat save -o "$BATS_TEST_TMPDIR/all.tar" busybox other:2
+  tar -tf "$BATS_TEST_TMPDIR/all.tar" | grep -qx manifest.json
+  tar -tf "$BATS_TEST_TMPDIR/all.tar" | grep -qx index.json
+  tar -tf "$BATS_TEST_TMPDIR/all.tar" | grep -qx oci-layout
+  moat rmi -f "$id" >/dev/null
+  run moat load -i "$BATS_TEST_TMPDIR/all.tar"
+  assert_success
+  assert_output "Loaded image: busybox:latest"$'\n'"Loaded image: other:2"
+  [ "$(moat images -q --no-trunc other:2)" = "$id" ]
+  moat rmi -f "$id" >/dev/null
+  moat load -q < "$BATS_TEST_TMPDIR/all.tar"
+  [ "$(moat images -q --no-trunc busybox)" = "$id" ]
+  # the same archive as an OCI image layout directory
+  mkdir "$BATS_TEST_TMPDIR/layout"
+  tar -C "$BATS_TEST_TMPDIR/layout" -xf "$BATS_TEST_TMPDIR/all.tar"
+  rm "$BATS_TEST_TMPDIR/layout/manifest.json"
+  moat rmi -f "$id" >/dev/null
+  run moat load -i "$BATS_TEST_TMPDIR/layout"
+  assert_success
+  assert_line "Loaded image: busybox:latest"
+  run moat load -i "$BATS_TEST_TMPDIR/nonexistent.tar"
+  assert_failure
+  assert_output --partial "moat: open $BATS_TEST_TMPDIR/nonexistent.tar: No such file or directory"
+  run moat system check
+  assert_success
+}
+
+@test "system df, system check (finds and repairs corruption), info" {
+  moat image build-busybox >/dev/null
+  run moat system df
+  assert_success
+  assert_line --index 0 --regexp '^TYPE +TOTAL +ACTIVE +SIZE +RECLAIMABLE$'
+  assert_line --index 1 --regexp '^Images +1 +0 +[0-9.]+MB +[0-9.]+MB \(100%\)$'
+  assert_line --index 2 --regexp '^Containers +0 +0 +0B +0B$'
+  run moat system check
+  assert_success
+  assert_output --regexp 'Checked 1 images, 1 layers, 3 blobs .*: no problems found'
+  layer=$(cd "$MOAT_ROOT/blobs/sha256" && find . -size +100k -printf '%f\n')
+  printf 'X' | dd of="$MOAT_ROOT/blobs/sha256/$layer" bs=1 seek=5000 conv=notrunc status=none
+  run moat system check
+  assert_failure
+  assert_line --regexp "^blob sha256:$layer is corrupt: its content hashes to sha256:[0-9a-f]{64}\$"
+  run moat system check --repair
+  assert_success
+  run moat system check
+  assert_success
+  assert_output --regexp 'Checked 0 images'
+  run moat info
+  assert_success
+  assert_line --regexp '^ Storage Driver: (overlay|copy)$'
+  if is_root; then assert_line " Rootless: false"; else assert_line " Rootless: true"; fi
+  assert_line " Moat Root Dir: $MOAT_ROOT"
+}
+
+@test "limits: limits.json refuses a layer over a limit, names it and leaves nothing" {
+  mkimage_tar "$BATS_TEST_TMPDIR/r.tar"
+  limits '{"layerEntries": 2}'
+  run moat import "$BATS_TEST_TMPDIR/r.tar" big
+  assert_failure
+  assert_output --regexp '^moat: import: layer sha256:[0-9a-f]{64}: more than 2 entries: exceeds limit layerEntries \(2\) by 1$'
+  run moat images -q
+  assert_output ""
+  [ -z "$(ls -A "$MOAT_ROOT/layers")" ] && [ -z "$(ls -A "$MOAT_ROOT/tmp")" ]
+  limits '{"layerEntrys": 2}'
+  run moat images
+  assert_failure
+  assert_output --partial "limits.json: /layerEntrys: unknown limit"
+}
+
+@test "concurrent commands share the store under its lock" {
+  mkimage_tar "$BATS_TEST_TMPDIR/r.tar"
+  for i in 1 2 3 4; do moat import -c "LABEL n=$i" "$BATS_TEST_TMPDIR/r.tar" "c:$i" >/dev/null & done
+  moat image build-busybox >/dev/null &
+  wait
+  run moat images --format '{{.Repository}}:{{.Tag}}'
+  for i in 1 2 3 4; do assert_line "c:$i"; done
+  assert_line "busybox:latest"
+  run moat system check
+  assert_success
+}
+
+@test "CLI: errors are one line 'moat: ...' with a non-zero status" {
+  run moat nosuchcommand
+  assert_failure
+  assert_output "moat: 'nosuchcommand' is not a moat command (see 'moat --help')"
+  run moat tag onlyone
+  assert_failure
+  assert_output "moat: \"moat tag\" requires exactly 2 arguments (see 'moat tag --help')"
+  run moat image nosuch
+  assert_output "moat: 'image nosuch' is not a moat command (see 'moat image --help')"
+  run "$MOAT_BIN" --data-root "$BATS_TEST_TMPDIR/other" images -q
+  assert_success
+  [ -d "$BATS_TEST_TMPDIR/other/blobs/sha256" ]
+}
