@@ -260,6 +260,11 @@ int moat_rt_exec(const struct moat_rt_opts *o, const char *id, const struct moat
         moat_err(err, ESRCH, "container '%s' is not running", id);
         goto out;
     }
+    /* A process joining a frozen cgroup freezes at once: exec would hang. */
+    if (strcmp(state_status(dirfd, &st), "paused") == 0) {
+        moat_err(err, EBUSY, "container '%s' is paused: resume it first", id);
+        goto out;
+    }
     if (build_process(spec, eo, &proc, err) < 0)
         goto out;
     if (exec_prepare(&plan, &st, spec, proc, err) < 0)
