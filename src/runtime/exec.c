@@ -125,6 +125,9 @@ __attribute__((noreturn)) static void exec_process(struct container_plan *plan)
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (process_setup(plan, &ready, &err) < 0)
         sync_child_fail(plan->sync_fd, err);
+    /* A detached process must outlive the runtime, which exits once it runs. */
+    if (plan->detach)
+        prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
     process_wait_and_exec(plan, &ready);
 }
 
@@ -270,6 +273,7 @@ int moat_rt_exec(const struct moat_rt_opts *o, const char *id, const struct moat
     if (exec_prepare(&plan, &st, spec, proc, err) < 0)
         goto out;
     plan.preserve_fds = eo->preserve_fds;
+    plan.detach = eo->detach;
     if (proc->terminal) {
         if (eo->console_socket) {
             if ((plan.console_sock = console_connect(eo->console_socket, err)) < 0)
