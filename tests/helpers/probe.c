@@ -198,6 +198,12 @@ int main(int argc, char **argv)
         return report(personality(strtoul(a, NULL, 0)));
     if (!strcmp(c, "chroot"))
         return report(chroot("/"));
+    if (!strcmp(c, "landlock-abi")) { /* the kernel's Landlock ABI version, 0 if none */
+        long v = syscall(__NR_landlock_create_ruleset, NULL, 0, 1 /* LANDLOCK_CREATE_RULESET_VERSION */);
+        return printf("%ld\n", v < 0 ? 0 : v), 0;
+    }
+    if (!strcmp(c, "openat")) /* openat FD PATH: relative to an inherited fd */
+        return report(openat(atoi(a), argc > 3 ? argv[3] : ".", O_RDONLY | O_CLOEXEC));
     if (!strcmp(c, "open"))
         return report(open(a, O_RDONLY | O_CLOEXEC));
     if (!strcmp(c, "write"))
