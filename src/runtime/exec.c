@@ -155,13 +155,20 @@ __attribute__((noreturn)) static void exec_stage1(struct container_plan *plan, p
             sync_child_fail(fd, err);
         }
     }
+    int gate[2];
+    if (sync_gate_make(gate) < 0) {
+        moat_err_sys(&err, "pipe");
+        sync_child_fail(fd, err);
+    }
     long pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
     if (pid < 0) {
         moat_err_sys(&err, "clone the exec process");
         sync_child_fail(fd, err);
     }
-    if (pid == 0)
+    if (pid == 0) {
+        sync_gate_wait(gate); /* until our pid has been reported */
         exec_process(plan);
+    }
     sync_send(fd, SYNC_CHILD_PID, (int32_t)pid, NULL);
     _exit(0);
 }
@@ -196,6 +203,10 @@ static int drive_exec(struct container_plan *plan, const struct container_state 
                 ;
             e1 = -1;
         } else if (m->type == SYNC_READY) {
+            if (e2 <= 0) {
+                moat_err(err, EPROTO, "the exec process was ready before its pid was reported");
+                break;
+            }
             *ret_pid = e2;
             rc = 0;
             break;

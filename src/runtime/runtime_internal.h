@@ -47,6 +47,12 @@ int sync_recv(int fd, struct sync_msg *m, moat_error **err);
 int sync_expect(int fd, uint32_t type, struct sync_msg *m, moat_error **err);
 /* In a child: report the error to the parent and _exit. */
 __attribute__((noreturn)) void sync_child_fail(int fd, moat_error *err);
+/* Stage 1 clones the container (or exec) process and then reports its pid on
+ * the sync socket they share.  The clone must not speak before that report,
+ * or the runtime would see READY with no pid (and signal pid -1): it waits at
+ * a gate, a pipe made by stage 1 that opens (EOF) when stage 1 exits. */
+int sync_gate_make(int gate[2]);
+void sync_gate_wait(int gate[2]);
 
 /* ---- everything computed before forking --------------------------------- */
 struct container_plan {
