@@ -20,7 +20,6 @@ cg_dirs() {
 setup() {
   new_bundle
   is_root || return 0
-  command -v jq > /dev/null
   [ -d /sys/fs/cgroup/memory ] || skip "the suite checks cgroup v1 paths; this host has no v1 memory controller"
 }
 
