@@ -18,11 +18,9 @@ setup() {
 teardown() {
   [ -n "${LISTENER:-}" ] && kill "$LISTENER" 2>/dev/null
   [ -n "${HOST_PROC:-}" ] && kill "$HOST_PROC" 2>/dev/null
+  delete_all
   [ -n "${HOST_DIR:-}" ] && rm -rf "$HOST_DIR"
-  [ -n "${STATE:-}" ] || return 0
-  for id in $("$RUNTIME" --root "$STATE" list -q 2>/dev/null); do
-    "$RUNTIME" --root "$STATE" delete --force "$id" >/dev/null 2>&1 || true
-  done
+  true
 }
 
 landlock() { cfg '.annotations["run.moat.landlock"] = "true"'; }
