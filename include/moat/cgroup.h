@@ -29,9 +29,10 @@ int moat_cgroup_resolve(const struct oci_spec *spec, const struct moat_cgroup_op
  * without a delegated cgroup: returns 0 and does nothing when no limits are
  * requested; when limits are requested it fails with a clear error unless
  * `optional` (annotation run.moat.cgroup.optional), then it warns.
- * Device access (root only): linux.resources.devices, then the devices in
- * linux.devices, then the default ones (null, zero, full, random, urandom,
- * tty, console, ptmx, pts); the last matching rule decides, no match denies. */
+ * Device access (root only): the devices in linux.devices, then
+ * linux.resources.devices, then the default ones (null, zero, full, random,
+ * urandom, tty, console, ptmx, pts); the last matching rule decides, no match
+ * denies (so after a deny-all, a created device needs an allow rule). */
 int moat_cgroup_enter(struct moat_cgroup *cg, const struct oci_linux *lx, pid_t pid, bool optional, moat_error **err);
 /* Move another process (exec) into the container's cgroup(s). */
 int moat_cgroup_join(const struct moat_cgroup *cg, pid_t pid, moat_error **err);

@@ -743,21 +743,25 @@ static const struct oci_device_rule default_devices[] = {
     {true, 'c', 5, 1, "rwm"}, {true, 'c', 5, 2, "rwm"}, {true, 'c', 136, -1, "rwm"},
 };
 
-/* The device rules to enforce: the spec's, then access to the devices it
- * creates (linux.devices), then the defaults.  Last match wins. */
+/* The device rules to enforce: access to the devices the spec creates
+ * (linux.devices), then the spec's rules, then the defaults.  Last match
+ * wins, so the spec's rules decide for its own devices: a deny-all in
+ * linux.resources.devices (the template's, Docker's) leaves a created device
+ * usable only as far as a later rule allows it ("r" stays read-only, as in
+ * runc); with no rules at all, the created devices are usable. */
 static void devrules_build(const struct oci_resources *r, const struct oci_linux *lx, struct cg_devrules *out)
 {
     size_t n = r->n_devices + (lx ? lx->n_devices : 0) + ARRAY_SIZE(default_devices);
     out->r = xcalloc(n, sizeof(*out->r));
     out->n = 0;
-    for (size_t i = 0; i < r->n_devices; i++)
-        out->r[out->n++] = r->devices[i];
     for (size_t i = 0; lx && i < lx->n_devices; i++) {
         const struct oci_device *d = &lx->devices[i];
         if (d->type == 'p')
             continue;
         out->r[out->n++] = (struct oci_device_rule){true, d->type == 'b' ? 'b' : 'c', d->major, d->minor, "rwm"};
     }
+    for (size_t i = 0; i < r->n_devices; i++)
+        out->r[out->n++] = r->devices[i];
     for (size_t i = 0; i < ARRAY_SIZE(default_devices); i++)
         out->r[out->n++] = default_devices[i];
 }
@@ -899,7 +903,10 @@ int moat_cgroup_enter(struct moat_cgroup *cg, const struct oci_linux *lx, pid_t 
         if (!limits)
             return 0;
         if (!optional)
-            return moat_err(err, EPERM, "cgroup limits cannot be applied: %s", no_cgroup_reason(cg));
+            return moat_err(err, EPERM,
+                            "cgroup limits cannot be applied: %s (remove linux.resources limits, or set the "
+                            "annotation run.moat.cgroup.optional=true to run without them)",
+                            no_cgroup_reason(cg));
         moat_log(MOAT_LOG_WARN, "cgroup limits ignored: %s", no_cgroup_reason(cg));
         return 0;
     }

@@ -249,14 +249,22 @@ __attribute__((noreturn)) static void stage1(struct container_plan *plan, pid_t 
     }
     if (lx->has_time_offsets && write_time_offsets(lx, &err) < 0)
         sync_child_fail(fd, err);
-    /* The container process becomes a child of the runtime, not of stage 1. */
+    /* The container process becomes a child of the runtime, not of stage 1.
+     * It waits at the gate until its pid has been reported. */
+    int gate[2];
+    if (sync_gate_make(gate) < 0) {
+        moat_err_sys(&err, "pipe");
+        sync_child_fail(fd, err);
+    }
     long pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
     if (pid < 0) {
         moat_err_sys(&err, "clone the container process");
         sync_child_fail(fd, err);
     }
-    if (pid == 0)
+    if (pid == 0) {
+        sync_gate_wait(gate);
         container_process(plan);
+    }
     sync_send(fd, SYNC_CHILD_PID, (int32_t)pid, NULL);
     _exit(0);
 }
@@ -319,6 +327,10 @@ static int drive(struct container_plan *plan, int sock, pid_t s1, pid_t *ret_pid
                 break;
             sync_send(sock, SYNC_HOOKS_ACK, 0, state);
         } else if (m->type == SYNC_READY) {
+            if (s2 <= 0) {
+                moat_err(err, EPROTO, "the container process was ready before its pid was reported");
+                break;
+            }
             free(m);
             *ret_pid = s2;
             return 0;

@@ -125,6 +125,9 @@ __attribute__((noreturn)) static void exec_process(struct container_plan *plan)
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (process_setup(plan, &ready, &err) < 0)
         sync_child_fail(plan->sync_fd, err);
+    /* A detached process must outlive the runtime, which exits once it runs. */
+    if (plan->detach)
+        prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
     process_wait_and_exec(plan, &ready);
 }
 
@@ -152,13 +155,20 @@ __attribute__((noreturn)) static void exec_stage1(struct container_plan *plan, p
             sync_child_fail(fd, err);
         }
     }
+    int gate[2];
+    if (sync_gate_make(gate) < 0) {
+        moat_err_sys(&err, "pipe");
+        sync_child_fail(fd, err);
+    }
     long pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
     if (pid < 0) {
         moat_err_sys(&err, "clone the exec process");
         sync_child_fail(fd, err);
     }
-    if (pid == 0)
+    if (pid == 0) {
+        sync_gate_wait(gate); /* until our pid has been reported */
         exec_process(plan);
+    }
     sync_send(fd, SYNC_CHILD_PID, (int32_t)pid, NULL);
     _exit(0);
 }
@@ -195,6 +205,10 @@ static int drive_exec(struct container_plan *plan, const struct container_state 
                 ;
             e1 = -1;
         } else if (m->type == SYNC_READY) {
+            if (e2 <= 0) {
+                moat_err(err, EPROTO, "the exec process was ready before its pid was reported");
+                break;
+            }
             *ret_pid = e2;
             rc = 0;
             break;
@@ -261,11 +275,17 @@ int moat_rt_exec(const struct moat_rt_opts *o, const char *id, const struct moat
         moat_err(err, ESRCH, "container '%s' is not running", id);
         goto out;
     }
+    /* A process joining a frozen cgroup freezes at once: exec would hang. */
+    if (strcmp(state_status(dirfd, &st), "paused") == 0) {
+        moat_err(err, EBUSY, "container '%s' is paused: resume it first", id);
+        goto out;
+    }
     if (build_process(spec, eo, &proc, err) < 0)
         goto out;
     if (exec_prepare(&plan, &st, spec, proc, err) < 0)
         goto out;
     plan.preserve_fds = eo->preserve_fds;
+    plan.detach = eo->detach;
     if (proc->terminal) {
         if (eo->console_socket) {
             if ((plan.console_sock = console_connect(eo->console_socket, err)) < 0)

@@ -1,8 +1,8 @@
 /* The last steps of a container process, in the order that keeps each one
  * possible and the window between privilege and exec short:
- *   terminal -> personality/ioprio/umask -> LSM exec label -> Landlock
+ *   terminal -> personality/ioprio/umask -> LSM exec label -> Landlock -> cwd
  *   -> (seccomp, when no_new_privs is off: it needs CAP_SYS_ADMIN)
- *   -> cwd -> groups/gid/uid -> capabilities -> no_new_privs -> exec lookup
+ *   -> groups/gid/uid -> capabilities -> no_new_privs -> chdir -> exec lookup
  *   -> fds -> READY -> wait for start -> (seccomp) -> execve */
 #include <errno.h>
 #include <fcntl.h>
@@ -259,6 +259,17 @@ int process_setup(struct container_plan *plan, struct proc_ready *ready, moat_er
         if (root < 0 || moat_landlock_apply(plan->landlock, root, err) < 0)
             return root < 0 ? moat_err_sys(err, "open /") : -1;
     }
+    /* The working directory is resolved and checked before any filter is
+     * loaded: the container's profile may refuse what the runtime uses here
+     * (openat2, getcwd), and it binds the container, not its set-up. */
+    ready->cwd_fd = open_cwd(p->cwd, err);
+    if (ready->cwd_fd < 0)
+        return moat_err_wrap(err, "working directory");
+    char buf[16];
+    if (fchdir(ready->cwd_fd) < 0)
+        return moat_err_sys(err, "chdir to '%s'", p->cwd);
+    if (!getcwd(buf, sizeof(buf)) && errno != ERANGE)
+        return moat_err_sys(err, "working directory '%s' is outside the container", p->cwd);
     /* Without no_new_privs, loading a filter needs CAP_SYS_ADMIN (in our user
      * namespace): load it now, before the capabilities go. */
     if (plan->seccomp && !p->no_new_privileges) {
@@ -268,19 +279,13 @@ int process_setup(struct container_plan *plan, struct proc_ready *ready, moat_er
         if (nfd >= 0)
             close(nfd);
     }
-    ready->cwd_fd = open_cwd(p->cwd, err);
-    if (ready->cwd_fd < 0)
-        return moat_err_wrap(err, "working directory");
     if (setup_identity(plan, err) < 0)
         return -1;
     if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         return moat_err_sys(err, "prctl PR_SET_NO_NEW_PRIVS");
-    /* chdir as the container user, so its permissions apply. */
+    /* chdir again as the container user, so its permissions apply. */
     if (fchdir(ready->cwd_fd) < 0)
         return moat_err_sys(err, "chdir to '%s'", p->cwd);
-    char buf[16];
-    if (!getcwd(buf, sizeof(buf)) && errno != ERANGE)
-        return moat_err_sys(err, "working directory '%s' is outside the container", p->cwd);
     if (process_find_exec(p->args ? p->args[0] : NULL, p->env, &ready->exec_path, err) < 0)
         return -1;
     return setup_fds(plan, err);

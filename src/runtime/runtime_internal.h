@@ -47,6 +47,12 @@ int sync_recv(int fd, struct sync_msg *m, moat_error **err);
 int sync_expect(int fd, uint32_t type, struct sync_msg *m, moat_error **err);
 /* In a child: report the error to the parent and _exit. */
 __attribute__((noreturn)) void sync_child_fail(int fd, moat_error *err);
+/* Stage 1 clones the container (or exec) process and then reports its pid on
+ * the sync socket they share.  The clone must not speak before that report,
+ * or the runtime would see READY with no pid (and signal pid -1): it waits at
+ * a gate, a pipe made by stage 1 that opens (EOF) when stage 1 exits. */
+int sync_gate_make(int gate[2]);
+void sync_gate_wait(int gate[2]);
 
 /* ---- everything computed before forking --------------------------------- */
 struct container_plan {
@@ -62,6 +68,7 @@ struct container_plan {
     struct moat_cgroup *cgroup;
     bool rootless;                  /* euid != 0 on the host */
     bool is_exec;                   /* joining a running container */
+    bool detach;                    /* exec --detach: outlives the runtime */
     int sync_fd;                    /* child end */
     int exec_fifo;                  /* create: O_RDWR fifo; -1 for run/exec */
     int console_sock;               /* where the pty master goes, or -1 */

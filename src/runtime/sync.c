@@ -1,6 +1,7 @@
 /* Parent <-> container process synchronisation over a SOCK_SEQPACKET pair.
  * Errors in a child travel back as (errno, text) so the user reads one line. */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -61,4 +62,18 @@ void sync_child_fail(int fd, moat_error *err)
 {
     sync_send(fd, SYNC_ERROR, err ? err->errnum : EIO, err && err->msg ? err->msg : "unknown error");
     _exit(1);
+}
+
+int sync_gate_make(int gate[2])
+{
+    return pipe2(gate, O_CLOEXEC);
+}
+
+void sync_gate_wait(int gate[2])
+{
+    char c;
+    close(gate[1]);
+    while (read(gate[0], &c, 1) < 0 && errno == EINTR)
+        ;
+    close(gate[0]);
 }

@@ -3,6 +3,7 @@
  * succeeded, 1 when it failed, 2 on a usage error.  Static, no dependencies. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <linux/keyctl.h>
 #include <sched.h>
 #include <signal.h>
@@ -18,6 +19,8 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <dirent.h>
 #include <grp.h>
@@ -77,6 +80,53 @@ static int forkbomb(int max)
     return 0;
 }
 
+/* An abstract unix socket address for NAME (no leading NUL in NAME). */
+static socklen_t abstract_addr(struct sockaddr_un *sa, const char *name)
+{
+    memset(sa, 0, sizeof(*sa));
+    sa->sun_family = AF_UNIX;
+    size_t n = strnlen(name, sizeof(sa->sun_path) - 1);
+    memcpy(sa->sun_path + 1, name, n);
+    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+}
+
+static int abstract_socket(const char *name, int listen_too)
+{
+    struct sockaddr_un sa;
+    socklen_t l = abstract_addr(&sa, name);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return report(-1);
+    if (!listen_too)
+        return report(connect(fd, (struct sockaddr *)&sa, l));
+    if (bind(fd, (struct sockaddr *)&sa, l) < 0 || listen(fd, 16) < 0)
+        return report(-1);
+    report(0);
+    fflush(stdout);
+    for (;;) { /* until killed: accept and drop */
+        int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+        if (c >= 0)
+            close(c);
+    }
+}
+
+/* getpid through the i386 ABI (int $0x80, eax = 20): the compat layer. */
+static long int80_getpid(void)
+{
+#if defined(__x86_64__)
+    long r = 20;
+    __asm__ volatile("int $0x80" : "+a"(r) : : "memory");
+    if (r < 0 && r > -4096) {
+        errno = (int)-r;
+        return -1;
+    }
+    return r;
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -105,10 +155,40 @@ int main(int argc, char **argv)
     }
     if (!strcmp(c, "keyctl"))
         return report(syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL));
-    if (!strcmp(c, "ptrace"))
-        return report(ptrace(PTRACE_ATTACH, atoi(a), 0, 0));
-    if (!strcmp(c, "socket")) /* socket FAMILY [TYPE] */
-        return report(socket(atoi(a), (argc > 3 ? atoi(argv[3]) : SOCK_STREAM) | SOCK_CLOEXEC, 0));
+    if (!strcmp(c, "ptrace")) { /* seize (no stop), then let go */
+        long r = ptrace(PTRACE_SEIZE, atoi(a), 0, 0);
+        if (r == 0)
+            ptrace(PTRACE_DETACH, atoi(a), 0, 0);
+        return report(r);
+    }
+    if (!strcmp(c, "socket")) /* socket FAMILY [TYPE [PROTOCOL]]: all 64 bits of FAMILY reach the kernel */
+        return report(syscall(SYS_socket, strtoull(a, NULL, 0),
+                              (argc > 3 ? strtoul(argv[3], NULL, 0) : SOCK_STREAM) | SOCK_CLOEXEC,
+                              argc > 4 ? strtoul(argv[4], NULL, 0) : 0));
+    if (!strcmp(c, "getcwd")) {
+        char buf[4096];
+        return report(getcwd(buf, sizeof(buf)) ? 0 : -1);
+    }
+    if (!strcmp(c, "process-vm-readv")) { /* read our own memory through the syscall */
+        char src[8] = "x", dst[8];
+        struct iovec l = {dst, sizeof(dst)}, r = {src, sizeof(src)};
+        return report(process_vm_readv(getpid(), &l, 1, &r, 1, 0));
+    }
+    if (!strcmp(c, "name-to-handle")) {
+        struct { struct file_handle fh; unsigned char buf[128]; } h = {.fh.handle_bytes = 128};
+        int mnt;
+        return report(name_to_handle_at(AT_FDCWD, a, &h.fh, &mnt, 0));
+    }
+    if (!strcmp(c, "modify-ldt")) {
+        char buf[16];
+        return report(syscall(SYS_modify_ldt, 0, buf, sizeof(buf)));
+    }
+    if (!strcmp(c, "int80"))
+        return report(int80_getpid());
+    if (!strcmp(c, "abstract-connect"))
+        return abstract_socket(a, 0);
+    if (!strcmp(c, "abstract-listen"))
+        return abstract_socket(a, 1);
     if (!strcmp(c, "io_uring_setup")) {
         char params[120] = {0};
         return report(syscall(SYS_io_uring_setup, 1, params));
@@ -119,6 +199,12 @@ int main(int argc, char **argv)
         return report(personality(strtoul(a, NULL, 0)));
     if (!strcmp(c, "chroot"))
         return report(chroot("/"));
+    if (!strcmp(c, "landlock-abi")) { /* the kernel's Landlock ABI version, 0 if none */
+        long v = syscall(__NR_landlock_create_ruleset, NULL, 0, 1 /* LANDLOCK_CREATE_RULESET_VERSION */);
+        return printf("%ld\n", v < 0 ? 0 : v), 0;
+    }
+    if (!strcmp(c, "openat")) /* openat FD PATH: relative to an inherited fd */
+        return report(openat(atoi(a), argc > 3 ? argv[3] : ".", O_RDONLY | O_CLOEXEC));
     if (!strcmp(c, "open"))
         return report(open(a, O_RDONLY | O_CLOEXEC));
     if (!strcmp(c, "write"))

@@ -50,12 +50,15 @@ detached() { rt run --detach --bundle "$BUNDLE" "$CID" < /dev/null > "$BATS_TEST
 
 setup() { new_bundle; }
 
-teardown() {
+# delete_all: remove every container of this test's state root.
+delete_all() {
   [ -n "${STATE:-}" ] || return 0
   for id in $("$RUNTIME" --root "$STATE" list -q 2>/dev/null); do
     "$RUNTIME" --root "$STATE" delete --force "$id" >/dev/null 2>&1 || true
   done
 }
+
+teardown() { delete_all; }
 
 # gone PID: the process no longer runs (absent, or a zombie awaiting its reaper).
 gone() { [ ! -e "/proc/$1/stat" ] || [ "$(sed 's/.*) //' "/proc/$1/stat" | cut -c1)" = Z ]; }
