@@ -32,4 +32,7 @@ if [ "$(id -u)" -eq 0 ] && [ -z "${MOAT_NO_ROOTLESS:-}" ]; then
   rc2=$?
   [ $rc -eq 0 ] && rc=$rc2
 fi
+# Host canary: no suite, root or rootless, may have changed the host's device nodes.
+bad=$(stat -c '%n %u:%g %a' /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty | awk '$2 != "0:0" || $3 != "666"')
+if [ -z "$bad" ]; then echo "ok - host device nodes unchanged"; else echo "not ok - host device nodes changed: $bad"; rc=1; fi
 exit $rc
