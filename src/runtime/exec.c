@@ -125,6 +125,11 @@ __attribute__((noreturn)) static void exec_process(struct container_plan *plan)
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (process_setup(plan, &ready, &err) < 0)
         sync_child_fail(plan->sync_fd, err);
+    /* exec --detach returns as soon as the process runs: it must outlive us
+     * (its reaper is our parent, e.g. conmon as a subreaper).  Should we die
+     * before START, the sync socket's EOF still makes it exit. */
+    if (plan->exec_detach)
+        prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
     process_wait_and_exec(plan, &ready);
 }
 
@@ -265,6 +270,7 @@ int moat_rt_exec(const struct moat_rt_opts *o, const char *id, const struct moat
     if (exec_prepare(&plan, &st, spec, proc, err) < 0)
         goto out;
     plan.preserve_fds = eo->preserve_fds;
+    plan.exec_detach = eo->detach;
     if (proc->terminal) {
         if (eo->console_socket) {
             if ((plan.console_sock = console_connect(eo->console_socket, err)) < 0)

@@ -61,6 +61,7 @@ struct container_plan {
     struct moat_cgroup *cgroup;
     bool rootless;                  /* euid != 0 on the host */
     bool is_exec;                   /* joining a running container */
+    bool exec_detach;               /* exec --detach: the process outlives the runtime */
     int sync_fd;                    /* child end */
     int exec_fifo;                  /* create: O_RDWR fifo; -1 for run/exec */
     int console_sock;               /* where the pty master goes, or -1 */
