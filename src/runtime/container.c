@@ -74,7 +74,7 @@ int container_plan_prepare(struct container_plan *plan, const struct moat_rt_opt
     plan->id = id;
     plan->spec = spec;
     plan->proc = spec->process;
-    plan->rootless = geteuid() != 0;
+    plan->rootless = rt_rootless();
     plan->cap_last = read_cap_last();
     plan->host_netns_ino = ns_inode("/proc/self/ns/net");
     plan->bundle = xstrdup(bundle);
@@ -90,7 +90,7 @@ int container_plan_prepare(struct container_plan *plan, const struct moat_rt_opt
         return moat_err(err, EINVAL,
                         "config.json: /linux/namespaces: moat-runtime needs a new mount namespace (type 'mount' "
                         "without a path)");
-    if (plan->rootless && !lx->ns[OCI_NS_USER].present)
+    if (geteuid() != 0 && !lx->ns[OCI_NS_USER].present)
         return moat_err(err, EPERM,
                         "running as a normal user needs a user namespace in config.json (see `moat-runtime spec "
                         "--rootless`)");
@@ -278,7 +278,7 @@ static int drive(struct container_plan *plan, int sock, pid_t s1, pid_t *ret_pid
         if (sync_recv(sock, m, err) < 0)
             break;
         if (m->type == SYNC_USERMAP_REQ) {
-            if (userns_write_maps(s1, &spec->linux_, plan->rootless, err) < 0)
+            if (userns_write_maps(s1, &spec->linux_, geteuid() != 0, err) < 0)
                 break;
             sync_send(sock, SYNC_USERMAP_ACK, 0, NULL);
         } else if (m->type == SYNC_CHILD_PID) {

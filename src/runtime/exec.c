@@ -227,7 +227,7 @@ static int exec_prepare(struct container_plan *plan, const struct container_stat
     plan->spec = spec;
     plan->proc = proc;
     plan->is_exec = true;
-    plan->rootless = geteuid() != 0;
+    plan->rootless = rt_rootless();
     plan->rootfs = xstrdup(st->rootfs ? st->rootfs : "");
     plan->bundle = xstrdup(st->bundle);
     plan->cap_last = oci_cap_last();

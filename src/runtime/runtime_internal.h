@@ -59,7 +59,7 @@ struct container_plan {
     struct moat_lsm_plan lsm;
     struct moat_landlock *landlock;
     struct moat_cgroup *cgroup;
-    bool rootless;                  /* euid != 0 on the host */
+    bool rootless;                  /* no real root on the host (rt_rootless) */
     bool is_exec;                   /* joining a running container */
     bool exec_detach;               /* exec --detach: the process outlives the runtime */
     int sync_fd;                    /* child end */
@@ -79,6 +79,15 @@ void container_plan_clear(struct container_plan *p);
 int userns_write_maps(pid_t pid, const struct oci_linux *lx, bool rootless, moat_error **err);
 /* Host uid/gid that container uid/gid 0 maps to (or our own ids without a userns). */
 void userns_root_ids(const struct oci_linux *lx, uid_t *ret_uid, gid_t *ret_gid);
+/* We run in a user namespace other than the host's (e.g. rootless podman runs
+ * its runtimes as uid 0 of one): even uid 0 has no power over host resources. */
+bool userns_nested(void);
+/* No real root on the host: euid != 0, or in a nested user namespace.  This
+ * decides cgroup delegation, device nodes and the default state root; whether
+ * a new user namespace is required still depends on euid alone. */
+bool rt_rootless(void);
+/* `uid` of our user namespace as seen from the host's (itself when unmapped). */
+unsigned userns_host_uid(unsigned uid);
 
 /* rootfs.c: all mounts, devices, masking, pivot_root; run in the container's
  * fresh mount namespace.  hooks_cb is called between mounting and pivot_root

@@ -71,16 +71,16 @@ int state_root_open(const struct moat_rt_opts *o, bool create, int *ret_fd, char
     _cleanup_free_ char *path = NULL;
     if (o && o->root) {
         path = xstrdup(o->root);
-    } else if (geteuid() == 0) {
+    } else if (!rt_rootless()) {
         path = xstrdup("/run/moat-runtime");
-    } else {
+    } else { /* a normal user, or uid 0 of a nested user namespace (rootless podman) */
         const char *xdg = getenv("XDG_RUNTIME_DIR");
         struct stat st;
         if (xdg && xdg[0] == '/' && lstat(xdg, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
             !(st.st_mode & 077))
             path = xasprintf("%s/moat-runtime", xdg);
         else /* no systemd session: a private per-user directory, checked above */
-            path = xasprintf("/tmp/moat-runtime-%u", (unsigned)geteuid());
+            path = xasprintf("/tmp/moat-runtime-%u", userns_host_uid(geteuid()));
     }
     int fd = open_private_dir(path, create, err);
     if (fd < 0)
