@@ -51,6 +51,11 @@ void container_plan_clear(struct container_plan *p)
     for (int i = 0; i < OCI_NS__COUNT; i++)
         if (p->ns_fds[i] >= 0)
             close(p->ns_fds[i]);
+    container_plan_init(p);
+}
+
+void container_plan_init(struct container_plan *p)
+{
     memset(p, 0, sizeof(*p));
     p->exec_fifo = p->console_sock = p->sync_fd = -1;
     for (int i = 0; i < OCI_NS__COUNT; i++)
@@ -437,8 +442,7 @@ fail:
 int moat_rt_create(const struct moat_rt_opts *o, const char *id, const struct moat_create_opts *co, moat_error **err)
 {
     struct container_plan plan;
-    memset(&plan, 0, sizeof(plan));
-    container_plan_clear(&plan);
+    container_plan_init(&plan);
     int sock = -1;
     pid_t pid;
     int r = container_create(o, id, co, true, &plan, &sock, &pid, err);

@@ -242,8 +242,7 @@ int moat_rt_exec(const struct moat_rt_opts *o, const char *id, const struct moat
                  moat_error **err)
 {
     struct container_plan plan;
-    memset(&plan, 0, sizeof(plan));
-    container_plan_clear(&plan);
+    container_plan_init(&plan);
     struct container_state st = {0};
     struct oci_process *proc = NULL;
     _cleanup_close_ int dirfd = -1, pfd = -1, sigfd = -1, console_parent = -1, master = -1;

@@ -337,8 +337,7 @@ int moat_rt_run(const struct moat_rt_opts *o, const char *id, const struct moat_
                 int *ret_status, moat_error **err)
 {
     struct container_plan plan;
-    memset(&plan, 0, sizeof(plan));
-    container_plan_clear(&plan);
+    container_plan_init(&plan);
     sigset_t mask, old;
     sigemptyset(&mask);
     sigaddset(&mask, SIGCHLD);

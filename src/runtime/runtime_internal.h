@@ -72,6 +72,9 @@ struct container_plan {
     int ns_fds[OCI_NS__COUNT];
 };
 
+/* An empty plan (no fds: -1).  clear frees and closes what a plan holds and
+ * leaves it empty; never clear a plan that was not initialised. */
+void container_plan_init(struct container_plan *p);
 void container_plan_clear(struct container_plan *p);
 
 /* ---- pieces ----------------------------------------------------------- */

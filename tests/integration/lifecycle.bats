@@ -171,6 +171,21 @@ true"
   rt exec --detach --pid-file "$BATS_TEST_TMPDIR/epid" "$CID" sleep 50 > /dev/null 2>&1
   [ -s "$BATS_TEST_TMPDIR/epid" ]
   kill -0 "$(cat "$BATS_TEST_TMPDIR/epid")"
+  # a detached exec outlives the runtime that started it
+  sleep 0.3
+  ! gone "$(cat "$BATS_TEST_TMPDIR/epid")"
+}
+
+@test "run and exec hand their stdin to the container" {
+  set_args sh -c 'read line; echo "got $line"'
+  run sh -c "echo piped | $RUNTIME --root $STATE run --bundle $BUNDLE $CID"
+  assert_success
+  assert_output "got piped"
+  set_args sleep 100
+  detached
+  run sh -c "echo to-exec | $RUNTIME --root $STATE exec $CID cat"
+  assert_success
+  assert_output to-exec
 }
 
 @test "exec into a stopped container fails clearly" {
