@@ -32,6 +32,9 @@ int moat_rt_state_json(const struct moat_rt_opts *o, const char *id, char **ret,
 int moat_rt_kill(const struct moat_rt_opts *o, const char *id, int sig, bool all, moat_error **err);
 int moat_rt_delete(const struct moat_rt_opts *o, const char *id, bool force, moat_error **err);
 int moat_rt_pause(const struct moat_rt_opts *o, const char *id, bool pause, moat_error **err);
+/* Apply new cgroup limits: `resources` is an OCI linux.resources object (JSON). */
+int moat_rt_update(const struct moat_rt_opts *o, const char *id, const char *resources, size_t len,
+                   moat_error **err);
 
 struct moat_exec_opts {
     const char *process_file; /* OCI process JSON; or: */

@@ -31,6 +31,7 @@ static const struct {
     {"list", cmd_list, false, "list containers"},
     {"pause", cmd_pause, false, "freeze all processes of a container"},
     {"resume", cmd_resume, false, "thaw a paused container"},
+    {"update", cmd_update, false, "apply new cgroup limits to a container"},
     {"features", cmd_features, false, "print the features of this runtime"},
     {"spec", cmd_spec, false, "write a hardened config.json template"},
 };
