@@ -29,11 +29,11 @@ prun() { run --separate-stderr pm "$@"; }
 setup_file() {
   if ! command -v podman >/dev/null; then
     is_root || skip "podman is not installed and only root can install it (apt-get install podman)"
-    local pkgs="podman conmon uidmap catatonit slirp4netns fuse-overlayfs"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $pkgs >/dev/null 2>&1 ||
+    local pkgs=(podman conmon uidmap catatonit slirp4netns fuse-overlayfs)
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${pkgs[@]}" >/dev/null 2>&1 ||
       { apt-get update -q >/dev/null 2>&1 &&
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $pkgs >/dev/null 2>&1; } ||
-      skip "apt-get install $pkgs failed"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${pkgs[@]}" >/dev/null 2>&1; } ||
+      skip "apt-get install ${pkgs[*]} failed"
   fi
   command -v conmon >/dev/null || skip "conmon is missing (apt-get install conmon)"
   if ! is_root; then
