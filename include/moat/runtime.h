@@ -12,6 +12,7 @@ struct moat_rt_opts {
     const char *root;    /* state directory root; NULL: /run/moat-runtime or the per-user default */
     bool systemd_cgroup; /* cgroupsPath is "slice:prefix:name" */
     bool cgroup_disabled;
+    bool no_seccomp_cache; /* compile seccomp every time (no <root>/.seccomp-cache) */
 };
 
 struct moat_create_opts {

@@ -114,8 +114,11 @@ int container_plan_prepare(struct container_plan *plan, const struct moat_rt_opt
     if (moat_lsm_plan_make(spec, spec->process, &plan->lsm, err) < 0 ||
         moat_landlock_prepare(spec, &plan->landlock, err) < 0)
         return -1;
-    if (lx->seccomp && moat_seccomp_compile(lx->seccomp, &plan->seccomp, err) < 0)
-        return moat_err_wrap(err, "seccomp");
+    if (lx->seccomp) {
+        _cleanup_close_ int cache = state_seccomp_cache_open(o);
+        if (moat_seccomp_compile_cached(lx->seccomp, cache, &plan->seccomp, err) < 0)
+            return moat_err_wrap(err, "seccomp");
+    }
     struct moat_cgroup_opts co = {
         .id = id, .systemd = o->systemd_cgroup, .disabled = o->cgroup_disabled, .rootless = plan->rootless};
     if (moat_cgroup_resolve(spec, &co, &plan->cgroup, err) < 0)

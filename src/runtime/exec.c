@@ -220,8 +220,8 @@ static int drive_exec(struct container_plan *plan, const struct container_state 
     return rc;
 }
 
-static int exec_prepare(struct container_plan *plan, const struct container_state *st, struct oci_spec *spec,
-                        struct oci_process *proc, moat_error **err)
+static int exec_prepare(const struct moat_rt_opts *o, struct container_plan *plan, const struct container_state *st,
+                        struct oci_spec *spec, struct oci_process *proc, moat_error **err)
 {
     plan->id = st->id;
     plan->spec = spec;
@@ -233,8 +233,11 @@ static int exec_prepare(struct container_plan *plan, const struct container_stat
     plan->cap_last = oci_cap_last();
     if (moat_lsm_plan_make(spec, proc, &plan->lsm, err) < 0 || moat_landlock_prepare(spec, &plan->landlock, err) < 0)
         return -1;
-    if (spec->linux_.seccomp && moat_seccomp_compile(spec->linux_.seccomp, &plan->seccomp, err) < 0)
-        return moat_err_wrap(err, "seccomp");
+    if (spec->linux_.seccomp) {
+        _cleanup_close_ int cache = state_seccomp_cache_open(o);
+        if (moat_seccomp_compile_cached(spec->linux_.seccomp, cache, &plan->seccomp, err) < 0)
+            return moat_err_wrap(err, "seccomp");
+    }
     return open_ns_fds(plan, st->pid, err);
 }
 
@@ -266,7 +269,7 @@ int moat_rt_exec(const struct moat_rt_opts *o, const char *id, const struct moat
     }
     if (build_process(spec, eo, &proc, err) < 0)
         goto out;
-    if (exec_prepare(&plan, &st, spec, proc, err) < 0)
+    if (exec_prepare(o, &plan, &st, spec, proc, err) < 0)
         goto out;
     plan.preserve_fds = eo->preserve_fds;
     plan.exec_detach = eo->detach;

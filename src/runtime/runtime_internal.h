@@ -140,6 +140,8 @@ struct container_state {
 void container_state_clear(struct container_state *st);
 int state_dir_open(const struct moat_rt_opts *o, const char *id, bool create, int *ret_fd, moat_error **err);
 int state_root_open(const struct moat_rt_opts *o, bool create, int *ret_fd, char **ret_path, moat_error **err);
+/* <root>/.seccomp-cache (created private), or -1: disabled or unusable. */
+int state_seccomp_cache_open(const struct moat_rt_opts *o);
 int state_save(int dirfd, const struct container_state *st, moat_error **err);
 int state_load(int dirfd, const char *id, struct container_state *st, moat_error **err);
 /* "created", "running", "paused", "stopped" */

@@ -295,3 +295,26 @@ poststop $CID"
   assert_failure
   assert_output --partial "needs --console-socket"
 }
+
+@test "compiled seccomp programs are cached privately in the state root" {
+  run_ctr true
+  assert_success
+  [ "$(stat -c %a "$STATE/.seccomp-cache")" = 700 ]
+  run find "$STATE/.seccomp-cache" -type f -name '*.bpf' -perm 600
+  assert_equal "${#lines[@]}" 1
+  # a second container with the same section hits it: still one file; exec too
+  set_args sleep 100
+  detached
+  run rt exec "$CID" true
+  assert_success
+  run find "$STATE/.seccomp-cache" -type f -name '*.bpf'
+  assert_equal "${#lines[@]}" 1
+  # the cache never shows up as a container
+  run rt list -q
+  assert_output "$CID"
+  # --no-seccomp-cache: compiled, nothing written
+  rm -rf "$STATE/.seccomp-cache"
+  run rt --no-seccomp-cache exec "$CID" true
+  assert_success
+  [ ! -e "$STATE/.seccomp-cache" ]
+}
