@@ -9,7 +9,10 @@
 # capabilities, no_new_privs, read-only root, masked and read-only paths),
 # the same busybox rootfs (tests/lib/mkrootfs.sh) and the command `true`;
 # only ociVersion differs (crun 1.8 refuses 1.2.0).  Runs are interleaved
-# (moat, crun, moat, crun...) so that drift hits both alike.
+# in ABBA order (moat crun, crun moat, ...) so that drift, and the carry-over
+# from one run to the next, hit both alike: e.g. moving a process into a v1
+# cgroup waits for an RCU grace period unless another move happened just
+# before, which favours whichever runtime comes second.
 #
 # crun refuses a "hybrid" cgroup layout whose cgroup2 mount still owns a
 # controller, even with --cgroup-manager=disabled.  The host is left alone:
@@ -52,16 +55,18 @@ fi
 
 W=$(mktemp -d /tmp/moat-bench-XXXXXX)
 chmod 755 "$W"
+# state roots on tmpfs, where both runtimes keep them by default (/run)
+S=$(mktemp -d /run/moat-bench-XXXXXX)
 cleanup() {
   local d
-  for d in "$W"/state-*/*; do
+  for d in "$S"/state-*/*; do
     [ -d "$d" ] || continue
     case $d in
-      "$W"/state-crun*) crun --root "${d%/*}" delete --force "${d##*/}" >/dev/null 2>&1 ;;
+      "$S"/state-crun*) crun --root "${d%/*}" delete --force "${d##*/}" >/dev/null 2>&1 ;;
       *) "$MOAT" --root "${d%/*}" delete --force "${d##*/}" >/dev/null 2>&1 ;;
     esac
   done
-  rm -rf "$W"
+  rm -rf "$W" "$S"
 }
 trap cleanup EXIT
 
@@ -80,7 +85,7 @@ if [ "$(jq -c '[.process.terminal, .process.args]' "$W/bundle-moat/config.json")
    [ "$(jq -r .ociVersion "$W/bundle-crun/config.json")" != 1.0.2 ]; then
   die "could not edit the config.json template"
 fi
-mkdir -m 700 "$W/state-moat" "$W/state-moat-cg" "$W/state-crun" "$W/state-crun-cg"
+mkdir -m 700 "$S/state-moat" "$S/state-moat-nc" "$S/state-moat-cg" "$S/state-crun" "$S/state-crun-cg"
 
 # one timed run: microseconds on stdout; the container must exit 0
 run_us() {
@@ -107,8 +112,13 @@ pair() {
     run_us crun "${ca[@]}" run --bundle "$W/bundle-crun" "w$name$i" >/dev/null
   done
   for i in $(seq "$N"); do
-    a=$(run_us "$MOAT" "${ma[@]}" run --bundle "$W/bundle-moat" "m$name$i")
-    b=$(run_us crun "${ca[@]}" run --bundle "$W/bundle-crun" "c$name$i")
+    if [ $((i % 2)) = 1 ]; then
+      a=$(run_us "$MOAT" "${ma[@]}" run --bundle "$W/bundle-moat" "m$name$i")
+      b=$(run_us crun "${ca[@]}" run --bundle "$W/bundle-crun" "c$name$i")
+    else
+      b=$(run_us crun "${ca[@]}" run --bundle "$W/bundle-crun" "c$name$i")
+      a=$(run_us "$MOAT" "${ma[@]}" run --bundle "$W/bundle-moat" "m$name$i")
+    fi
     echo "$a" >> "$W/$name.moat"
     echo "$b" >> "$W/$name.crun"
     awk -v a="$a" -v b="$b" 'BEGIN {printf "%d\n", a * 1000 / b}' >> "$W/$name.ratio"
@@ -126,9 +136,13 @@ pair() {
 echo "# $("$MOAT" --version | head -1); $(crun --version | head -1); kernel $(uname -r); $(nproc) cpus; N=$N"
 echo "# bundle: $("$MOAT" --version >/dev/null; jq -c '[.linux.namespaces[].type]' "$W/bundle-moat/config.json") user ns, seccomp $(jq '.linux.seccomp.syscalls|length' "$W/bundle-moat/config.json") rules, $(jq '.linux.maskedPaths|length' "$W/bundle-moat/config.json") masked paths, $(jq '.mounts|length' "$W/bundle-moat/config.json") mounts, read-only root"
 printf '%-34s %9s %9s %9s %9s %7s %9s\n' "case (ms)" "moat med" "moat min" "crun med" "crun min" "ratio" "pair-med"
-pair nocg "cgroup-manager=disabled" --cgroup-manager=disabled --root "$W/state-moat" -- \
-  --cgroup-manager=disabled --root "$W/state-crun"
-pair cg "cgroupfs (v1)" --root "$W/state-moat-cg" -- --cgroup-manager=cgroupfs --root "$W/state-crun-cg"
+pair nocg "cgroup-manager=disabled" --cgroup-manager=disabled --root "$S/state-moat" -- \
+  --cgroup-manager=disabled --root "$S/state-crun"
+pair cg "cgroupfs (v1)" --root "$S/state-moat-cg" -- --cgroup-manager=cgroupfs --root "$S/state-crun-cg"
+# crun 1.8 compiles the seccomp profile on every run; so does moat without its cache
+"$MOAT" --help | grep -q -- --no-seccomp-cache &&
+  pair nocache "disabled, moat --no-seccomp-cache" --cgroup-manager=disabled --no-seccomp-cache \
+  --root "$S/state-moat-nc" -- --cgroup-manager=disabled --root "$S/state-crun"
 
 read -r mm cm < "$W/nocg.result"
 ratio=$(awk -v a="$mm" -v b="$cm" 'BEGIN {printf "%.2f", a/b}')
