@@ -9,10 +9,12 @@
 # capabilities, no_new_privs, read-only root, masked and read-only paths),
 # the same busybox rootfs (tests/lib/mkrootfs.sh) and the command `true`;
 # only ociVersion differs (crun 1.8 refuses 1.2.0).  Runs are interleaved
-# in ABBA order (moat crun, crun moat, ...) so that drift, and the carry-over
-# from one run to the next, hit both alike: e.g. moving a process into a v1
-# cgroup waits for an RCU grace period unless another move happened just
-# before, which favours whichever runtime comes second.
+# in ABBA order (moat crun, crun moat, ...) so that drift hits both alike,
+# with a pause between runs (BENCH_GAP_MS, default 50) so that no run
+# inherits kernel state from the one before: moving a process into a v1
+# cgroup waits for an RCU grace period (~10 ms here) unless another move
+# happened a few ms earlier, which would favour whichever runtime comes
+# second, and by how much depends on each one's timing.
 #
 # crun refuses a "hybrid" cgroup layout whose cgroup2 mount still owns a
 # controller, even with --cgroup-manager=disabled.  The host is left alone:
@@ -22,11 +24,13 @@
 # comparison the target is about), and both with cgroupfs (v1).
 #
 # Environment: MOAT_BUILD (default ./build), BENCH_RUNS (default 50, or $1),
+# BENCH_GAP_MS (pause between runs, default 50),
 # BENCH_STRICT=1 makes a missed target exit 1.  Needs root.
 set -euo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.."
 N=${1:-${BENCH_RUNS:-50}}
+GAP=$(awk -v ms="${BENCH_GAP_MS:-50}" 'BEGIN {printf "%.3f", ms / 1000}')
 MOAT_BUILD=${MOAT_BUILD:-$PWD/build}
 MOAT=$MOAT_BUILD/bin/moat-runtime
 
@@ -90,6 +94,7 @@ mkdir -m 700 "$S/state-moat" "$S/state-moat-nc" "$S/state-moat-cg" "$S/state-cru
 # one timed run: microseconds on stdout; the container must exit 0
 run_us() {
   local t0 t1
+  sleep "$GAP"
   t0=$EPOCHREALTIME
   "$@" > "$W/out" 2>&1 || { echo "runtime-vs-crun: failed: $*" >&2; cat "$W/out" >&2; exit 1; }
   t1=$EPOCHREALTIME
@@ -133,7 +138,7 @@ pair() {
   echo "$mm $cm" > "$W/$name.result"
 }
 
-echo "# $("$MOAT" --version | head -1); $(crun --version | head -1); kernel $(uname -r); $(nproc) cpus; N=$N"
+echo "# $("$MOAT" --version | head -1); $(crun --version | head -1); kernel $(uname -r); $(nproc) cpus; N=$N, gap ${GAP}s"
 echo "# bundle: $("$MOAT" --version >/dev/null; jq -c '[.linux.namespaces[].type]' "$W/bundle-moat/config.json") user ns, seccomp $(jq '.linux.seccomp.syscalls|length' "$W/bundle-moat/config.json") rules, $(jq '.linux.maskedPaths|length' "$W/bundle-moat/config.json") masked paths, $(jq '.mounts|length' "$W/bundle-moat/config.json") mounts, read-only root"
 printf '%-34s %9s %9s %9s %9s %7s %9s\n' "case (ms)" "moat med" "moat min" "crun med" "crun min" "ratio" "pair-med"
 pair nocg "cgroup-manager=disabled" --cgroup-manager=disabled --root "$S/state-moat" -- \
