@@ -199,6 +199,10 @@ __attribute__((noreturn)) static void stage1(struct container_plan *plan, pid_t 
         _exit(1);
     if (sync_expect(fd, SYNC_GO, NULL, &err) < 0)
         _exit(1);
+    /* Into the container's cgroups first: all that follows is accounted and
+     * limited there, and the cgroup namespace made below is rooted there. */
+    if (moat_cgroup_join_self(plan->cgroup, plan->cg_in_v2, &err) < 0)
+        sync_child_fail(fd, err);
 
     /* Join namespaces given by path: the user namespace first, so that the
      * others (owned by it) can be joined; then create the new ones. */
@@ -270,9 +274,8 @@ static int drive(struct container_plan *plan, int sock, pid_t s1, pid_t *ret_pid
     const struct oci_process *proc = spec->process;
     pid_t s2 = -1;
     struct sync_msg *m = NULL;
-    /* Host-side steps, before stage 1 creates its namespaces. */
-    if (moat_cgroup_enter(plan->cgroup, &spec->linux_, s1, oci_annotation_true(spec, ANNOT_CGROUP_OPTIONAL), err) < 0)
-        goto fail;
+    /* Host-side steps, before stage 1 creates its namespaces (the cgroups
+     * exist already: stage 1 moves itself in). */
     if (proc->has_oom_score_adj && process_write_oom_score_adj(s1, proc->oom_score_adj, err) < 0)
         goto fail;
     if (process_apply_rlimits(s1, proc, oci_annotation_true(spec, ANNOT_RLIMIT_CLAMP), err) < 0)
@@ -384,12 +387,17 @@ int container_create(const struct moat_rt_opts *o, const char *id, const struct 
             goto fail;
         }
     }
+    /* the cgroups, with their limits, before stage 1 exists: it is born in
+     * them (cgroup2) or moves itself in (v1), both without the grace period
+     * a move of another process waits for */
+    if (moat_cgroup_enter(plan->cgroup, &spec->linux_, 0, oci_annotation_true(spec, ANNOT_CGROUP_OPTIONAL), err) < 0)
+        goto fail;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, socks) < 0) {
         moat_err_sys(err, "socketpair");
         goto fail;
     }
     plan->sync_fd = socks[1];
-    s1 = fork();
+    s1 = moat_cgroup_fork(plan->cgroup, &plan->cg_in_v2);
     if (s1 < 0) {
         moat_err_sys(err, "fork");
         goto fail;

@@ -133,7 +133,8 @@ __attribute__((noreturn)) static void exec_process(struct container_plan *plan)
     process_wait_and_exec(plan, &ready);
 }
 
-__attribute__((noreturn)) static void exec_stage1(struct container_plan *plan, pid_t parent)
+__attribute__((noreturn)) static void exec_stage1(struct container_plan *plan, const struct moat_cgroup *cg,
+                                                   pid_t parent)
 {
     moat_error *err = NULL;
     int fd = plan->sync_fd;
@@ -143,6 +144,9 @@ __attribute__((noreturn)) static void exec_stage1(struct container_plan *plan, p
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (getppid() != parent || sync_expect(fd, SYNC_GO, NULL, &err) < 0)
         _exit(1);
+    /* the container's cgroups before its cgroup namespace (see stage1) */
+    if (moat_cgroup_join_self(cg, plan->cg_in_v2, &err) < 0)
+        sync_child_fail(fd, err);
     /* user first: it gives the capabilities needed to join the rest */
     static const int order[] = {OCI_NS_USER, OCI_NS_IPC, OCI_NS_UTS, OCI_NS_NET, OCI_NS_PID,
                                 OCI_NS_CGROUP, OCI_NS_TIME, OCI_NS_MOUNT};
@@ -177,12 +181,9 @@ static int exit_code(int status)
     return 1;
 }
 
-static int drive_exec(struct container_plan *plan, const struct container_state *st, int sock, pid_t e1,
-                      pid_t *ret_pid, moat_error **err)
+static int drive_exec(struct container_plan *plan, int sock, pid_t e1, pid_t *ret_pid, moat_error **err)
 {
-    pid_t e2 = -1;
-    if (st->cgroup && moat_cgroup_join(st->cgroup, e1, err) < 0)
-        return -1;
+    pid_t e2 = -1; /* e1 moves itself into the container's cgroups */
     if (process_apply_rlimits(e1, plan->proc, oci_annotation_true(plan->spec, ANNOT_RLIMIT_CLAMP), err) < 0)
         return -1;
     if (sync_send(sock, SYNC_GO, 0, NULL) < 0)
@@ -296,18 +297,18 @@ int moat_rt_exec(const struct moat_rt_opts *o, const char *id, const struct moat
         goto out;
     }
     plan.sync_fd = socks[1];
-    e1 = fork();
+    e1 = moat_cgroup_fork(st.cgroup, &plan.cg_in_v2);
     if (e1 < 0) {
         moat_err_sys(err, "fork");
         goto out;
     }
     if (e1 == 0) {
         close(socks[0]);
-        exec_stage1(&plan, self);
+        exec_stage1(&plan, st.cgroup, self);
     }
     close(socks[1]);
     socks[1] = plan.sync_fd = -1;
-    if (drive_exec(&plan, &st, socks[0], e1, &e2, err) < 0)
+    if (drive_exec(&plan, socks[0], e1, &e2, err) < 0)
         goto out;
     if (console_parent >= 0) {
         close(plan.console_sock);

@@ -62,6 +62,7 @@ struct container_plan {
     bool rootless;                  /* no real root on the host (rt_rootless) */
     bool is_exec;                   /* joining a running container */
     bool exec_detach;               /* exec --detach: the process outlives the runtime */
+    bool cg_in_v2;                  /* stage 1 was born in the cgroup2 directory (moat_cgroup_fork) */
     int sync_fd;                    /* child end */
     int exec_fifo;                  /* create: O_RDWR fifo; -1 for run/exec */
     int console_sock;               /* where the pty master goes, or -1 */
