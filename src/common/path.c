@@ -264,8 +264,10 @@ restart:;
         int cfd = open_raw(rootfd, prefix, O_PATH | O_DIRECTORY, 0, rflags);
         if (cfd == -ENOENT) {
             const char *base = strrchr(prefix, '/') + 1;
-            if (mkdirat(parent, base, mode) == 0 || errno != EEXIST) {
+            if (mkdirat(parent, base, mode) == 0) {
                 cfd = open_raw(rootfd, prefix, O_PATH | O_DIRECTORY, 0, rflags);
+            } else if (errno != EEXIST) {
+                cfd = -errno;
             } else {
                 /* EEXIST yet unresolvable: a dangling symlink. */
                 char target[4096];
@@ -315,7 +317,7 @@ int moat_ensure_in_root(int rootfd, const char *path, bool dir, mode_t mode, uns
         return moat_mkdirs_in_root(rootfd, clean, mode, mflags, err);
 
     int fd = open_raw(rootfd, clean, O_PATH, 0, mflags);
-    if (fd == -ENOENT) {
+    for (int links = 0; fd == -ENOENT; links++) {
         _cleanup_free_ char *parent = NULL, *base = NULL;
         moat_path_split(clean, &parent, &base);
         if (!*base)
@@ -328,10 +330,27 @@ int moat_ensure_in_root(int rootfd, const char *path, bool dir, mode_t mode, uns
         if (dfd < 0)
             return moat_err_sys(err, "open directory '%s' inside the root", parent);
         int cfd = openat(dfd, base, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, mode);
-        if (cfd < 0 && errno != EEXIST)
-            return moat_err_sys(err, "create '%s' inside the root", clean);
-        if (cfd >= 0)
+        if (cfd >= 0) {
             close(cfd);
+        } else if (errno != EEXIST) {
+            return moat_err_sys(err, "create '%s' inside the root", clean);
+        } else if (!(mflags & (MOAT_RESOLVE_NO_SYMLINKS | MOAT_RESOLVE_NO_FOLLOW_LAST))) {
+            /* A dangling symlink: create the file where it points, inside the root. */
+            char target[4096];
+            ssize_t n = readlinkat(dfd, base, target, sizeof(target) - 1);
+            if (n >= 0) {
+                if (links >= MAX_SYMLINKS)
+                    return moat_err(err, ELOOP, "mount target '%s': too many symlinks", path);
+                target[n] = '\0';
+                char *next = target[0] == '/' ? moat_path_clean(target) : NULL;
+                if (!next) {
+                    _cleanup_free_ char *j = xasprintf("%s/%s", parent, target);
+                    next = moat_path_clean(j);
+                }
+                free(clean);
+                clean = next;
+            }
+        }
         fd = open_raw(rootfd, clean, O_PATH, 0, mflags);
     }
     if (fd < 0)

@@ -35,8 +35,21 @@ uint64_t ns_inode(const char *proc_path)
     return stat(proc_path, &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
+void container_plan_init(struct container_plan *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->exec_fifo = p->console_sock = p->sync_fd = p->rootfs_fd = -1;
+    for (int i = 0; i < OCI_NS__COUNT; i++)
+        p->ns_fds[i] = -1;
+}
+
 void container_plan_clear(struct container_plan *p)
 {
+    for (size_t i = 0; p->bind_fds && p->spec && i < p->spec->n_mounts; i++)
+        if (p->bind_fds[i] >= 0)
+            close(p->bind_fds[i]);
+    free(p->bind_fds);
+    p->bind_fds = NULL;
     oci_spec_free(p->spec);
     free(p->bundle);
     free(p->rootfs);
@@ -48,18 +61,12 @@ void container_plan_clear(struct container_plan *p)
         close(p->exec_fifo);
     if (p->console_sock >= 0)
         close(p->console_sock);
+    if (p->rootfs_fd >= 0)
+        close(p->rootfs_fd);
     for (int i = 0; i < OCI_NS__COUNT; i++)
         if (p->ns_fds[i] >= 0)
             close(p->ns_fds[i]);
     container_plan_init(p);
-}
-
-void container_plan_init(struct container_plan *p)
-{
-    memset(p, 0, sizeof(*p));
-    p->exec_fifo = p->console_sock = p->sync_fd = -1;
-    for (int i = 0; i < OCI_NS__COUNT; i++)
-        p->ns_fds[i] = -1;
 }
 
 static int read_cap_last(void)
@@ -110,6 +117,9 @@ int container_plan_prepare(struct container_plan *plan, const struct moat_rt_opt
     if (strcmp(real, "/") == 0)
         return moat_err(err, EINVAL, "the host's / can't be a container's rootfs");
     plan->rootfs = xstrdup(real);
+    plan->rootfs_fd = open(real, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (plan->rootfs_fd < 0)
+        return moat_err_sys(err, "open rootfs '%s'", real);
 
     if (moat_lsm_plan_make(spec, spec->process, &plan->lsm, err) < 0 ||
         moat_landlock_prepare(spec, &plan->landlock, err) < 0)
@@ -203,6 +213,13 @@ __attribute__((noreturn)) static void stage1(struct container_plan *plan, pid_t 
      * limited there, and the cgroup namespace made below is rooted there. */
     if (moat_cgroup_join_self(plan->cgroup, plan->cg_in_v2, &err) < 0)
         sync_child_fail(fd, err);
+    /* Stand in the rootfs while still holding the runtime's credentials: the
+     * container's root may not be able to walk the path to it, and the
+     * namespace changes below carry the working directory along. */
+    if (fchdir(plan->rootfs_fd) < 0) {
+        moat_err_sys(&err, "chdir into the rootfs '%s'", plan->rootfs);
+        sync_child_fail(fd, err);
+    }
 
     /* Join namespaces given by path: the user namespace first, so that the
      * others (owned by it) can be joined; then create the new ones. */
@@ -225,6 +242,9 @@ __attribute__((noreturn)) static void stage1(struct container_plan *plan, pid_t 
             moat_err_sys(&err, "become root in the user namespace (is container id 0 mapped?)");
             sync_child_fail(fd, err);
         }
+        /* The id change made us non-dumpable, which would make our own /proc
+         * files (timens_offsets) belong to host root. */
+        prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
     }
     int flags = 0;
     for (int k = 0; k < OCI_NS__COUNT; k++)
@@ -289,7 +309,8 @@ static int drive(struct container_plan *plan, int sock, pid_t s1, pid_t *ret_pid
         if (sync_recv(sock, m, err) < 0)
             break;
         if (m->type == SYNC_USERMAP_REQ) {
-            if (userns_write_maps(s1, &spec->linux_, geteuid() != 0, err) < 0)
+            if (userns_write_maps(s1, &spec->linux_, geteuid() != 0, err) < 0 ||
+                rootfs_idmap_binds(plan, s1, err) < 0)
                 break;
             sync_send(sock, SYNC_USERMAP_ACK, 0, NULL);
         } else if (m->type == SYNC_CHILD_PID) {
@@ -371,6 +392,8 @@ int container_create(const struct moat_rt_opts *o, const char *id, const struct 
     if (spec->process->terminal && plan->console_sock < 0 && use_fifo)
         return moat_err(err, EINVAL, "process.terminal is true: `create` needs --console-socket");
 
+    if (!plan->rootless && rootfs_preopen_binds(plan, err) < 0)
+        return -1;
     if (state_dir_open(o, id, true, &sdir, err) < 0)
         return -1;
     if (moat_write_file_atomic(sdir, "config.json", cfg, cfg_len, 0600, err) < 0)

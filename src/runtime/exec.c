@@ -186,6 +186,8 @@ static int drive_exec(struct container_plan *plan, int sock, pid_t e1, pid_t *re
     pid_t e2 = -1; /* e1 moves itself into the container's cgroups */
     if (process_apply_rlimits(e1, plan->proc, oci_annotation_true(plan->spec, ANNOT_RLIMIT_CLAMP), err) < 0)
         return -1;
+    if (plan->proc->has_oom_score_adj && process_write_oom_score_adj(e1, plan->proc->oom_score_adj, err) < 0)
+        return -1;
     if (sync_send(sock, SYNC_GO, 0, NULL) < 0)
         return moat_err_sys(err, "start the exec stage");
     struct sync_msg *m = xmalloc(sizeof(*m));

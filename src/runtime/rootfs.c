@@ -257,41 +257,92 @@ out:
     return rc;
 }
 
-static int mount_bind(struct rootfs_ctx *c, const struct oci_mount *m, int tfd, const char *dest, moat_error **err)
+/* Open a bind source as a detached clone and set its flags.  Runs on the host
+ * side as root (rootfs_preopen_binds) or, rootless, in the container process. */
+static int open_bind(const struct oci_mount *m, bool in_userns, moat_error **err)
 {
     unsigned fl = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (m->rbind ? AT_RECURSIVE : 0);
     _cleanup_close_ int mfd = open_tree(AT_FDCWD, m->source, fl);
     if (mfd < 0)
-        return moat_err_sys(err, "open_tree bind source '%s' for '%s'", m->source, dest);
+        return moat_err_sys(err, "open_tree bind source '%s' for '%s'", m->source, m->destination);
     uint64_t set = m->attr_set, clr = m->attr_clr;
-    if (m->idmap) {
-        if (m->n_uid_mappings)
-            return moat_err(err, ENOTSUP,
-                            "'%s': explicit mount id mappings are not supported; the idmap option maps to the "
-                            "container's own user namespace",
-                            dest);
-        if (!c->in_userns)
-            return moat_err(err, EINVAL, "'%s': an idmap mount needs a user namespace", dest);
-        _cleanup_close_ int ns = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
-        struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)ns};
-        if (ns < 0 || mount_setattr(mfd, "", AT_EMPTY_PATH | (m->ridmap ? AT_RECURSIVE : 0), &a, sizeof(a)) < 0)
-            return moat_err_sys(err, "id-map the mount '%s'", dest);
-    }
-    if (set_attrs(mfd, set, clr, m->recursive_attrs, dest, err) < 0) {
+    if (set_attrs(mfd, set, clr, m->recursive_attrs, m->destination, err) < 0) {
         /* Flags the host locked on the source mount (e.g. its atime mode) can't
          * be changed from a user namespace; retry without touching atime. */
-        if ((*err)->errnum != EPERM || !(clr & MOUNT_ATTR__ATIME))
+        if (!in_userns || (*err)->errnum != EPERM || !(clr & MOUNT_ATTR__ATIME))
             return -1;
         moat_error_free(*err);
         *err = NULL;
         set &= ~(uint64_t)MOUNT_ATTR__ATIME;
         clr &= ~(uint64_t)MOUNT_ATTR__ATIME;
-        if (set_attrs(mfd, set, clr, m->recursive_attrs, dest, err) < 0)
+        if (set_attrs(mfd, set, clr, m->recursive_attrs, m->destination, err) < 0)
             return -1;
     }
+    return TAKE_FD(mfd);
+}
+
+int rootfs_preopen_binds(struct container_plan *plan, moat_error **err)
+{
+    const struct oci_spec *spec = plan->spec;
+    plan->bind_fds = xcalloc(spec->n_mounts + 1, sizeof(int));
+    for (size_t i = 0; i < spec->n_mounts; i++)
+        plan->bind_fds[i] = -1;
+    for (size_t i = 0; i < spec->n_mounts; i++) {
+        const struct oci_mount *m = &spec->mounts[i];
+        if (!m->bind)
+            continue;
+        if (m->idmap && m->n_uid_mappings)
+            return moat_err(err, ENOTSUP,
+                            "'%s': explicit mount id mappings are not supported; the idmap option maps to the "
+                            "container's own user namespace",
+                            m->destination);
+        if (m->idmap && !spec->linux_.ns[OCI_NS_USER].present)
+            return moat_err(err, EINVAL, "'%s': an idmap mount needs a user namespace", m->destination);
+        plan->bind_fds[i] = open_bind(m, false, err);
+        if (plan->bind_fds[i] < 0)
+            return moat_err_wrap(err, "mount %zu", i);
+    }
+    return 0;
+}
+
+int rootfs_idmap_binds(struct container_plan *plan, pid_t userns_pid, moat_error **err)
+{
+    const struct oci_spec *spec = plan->spec;
+    _cleanup_close_ int ns = -1;
+    for (size_t i = 0; plan->bind_fds && i < spec->n_mounts; i++) {
+        const struct oci_mount *m = &spec->mounts[i];
+        if (!m->idmap || plan->bind_fds[i] < 0)
+            continue;
+        if (ns < 0) {
+            char path[64];
+            snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)userns_pid);
+            if ((ns = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+                return moat_err_sys(err, "open '%s'", path);
+        }
+        struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)ns};
+        if (mount_setattr(plan->bind_fds[i], "", AT_EMPTY_PATH | (m->ridmap ? AT_RECURSIVE : 0), &a, sizeof(a)) < 0)
+            return moat_err_sys(err, "id-map the mount '%s'", m->destination);
+    }
+    return 0;
+}
+
+static int mount_bind(struct rootfs_ctx *c, const struct oci_mount *m, int mfd, int tfd, const char *dest,
+                      moat_error **err)
+{
+    if (m->idmap && c->plan->rootless)
+        return moat_err(err, EPERM, "'%s': id-mapped mounts need root on the host", dest);
     if (attach(mfd, tfd, dest, err) < 0)
         return -1;
     return set_propagation(mfd, m->propagation ? m->propagation : MS_PRIVATE | (m->rbind ? MS_REC : 0), dest, err);
+}
+
+/* The namespace a fresh sysfs/proc/mqueue instance is tied to is the host's
+ * (not created for the container): only then may the host's be bound. */
+static bool shares_host_ns(const struct rootfs_ctx *c, const char *type)
+{
+    const struct oci_namespace *ns = c->plan->spec->linux_.ns;
+    int k = !strcmp(type, "sysfs") ? OCI_NS_NET : !strcmp(type, "proc") ? OCI_NS_PID : !strcmp(type, "mqueue") ? OCI_NS_IPC : -1;
+    return k >= 0 && (!ns[k].present || ns[k].path);
 }
 
 static int mount_filesystem(struct rootfs_ctx *c, const struct oci_mount *m, int tfd, const char *dest,
@@ -320,11 +371,12 @@ static int mount_filesystem(struct rootfs_ctx *c, const struct oci_mount *m, int
         first = NULL;
         mfd = make_fs(type, m->source ? m->source : type, data, label, attrs, dest, &first);
     }
-    if (mfd < 0 && (!strcmp(type, "sysfs") || !strcmp(type, "mqueue")) && first->errnum == EPERM) {
-        /* In a user namespace without its own network (sysfs) or IPC (mqueue)
-         * namespace, the kernel refuses a fresh instance: bind the host's, with
-         * at least the requested flags plus nosuid/nodev/noexec. */
-        const char *host = !strcmp(type, "sysfs") ? "/sys" : "/dev/mqueue";
+    if (mfd < 0 && first->errnum == EPERM && shares_host_ns(c, type)) {
+        /* In a user namespace without its own network (sysfs), IPC (mqueue) or
+         * pid (proc) namespace, the kernel refuses a fresh instance: the config
+         * asked to share the host's, so bind the host's, with at least the
+         * requested flags plus nosuid/nodev/noexec. */
+        const char *host = !strcmp(type, "sysfs") ? "/sys" : !strcmp(type, "proc") ? "/proc" : "/dev/mqueue";
         mfd = open_tree(AT_FDCWD, host, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
         if (mfd < 0) {
             *err = TAKE_PTR(first);
@@ -353,17 +405,23 @@ static int mount_filesystem(struct rootfs_ctx *c, const struct oci_mount *m, int
     return set_propagation(owned, m->propagation, dest, err);
 }
 
-static int do_mount(struct rootfs_ctx *c, const struct oci_mount *m, moat_error **err)
+static int do_mount(struct rootfs_ctx *c, size_t idx, moat_error **err)
 {
+    const struct oci_mount *m = &c->plan->spec->mounts[idx];
     _cleanup_free_ char *dest = moat_path_clean(m->destination);
     const char *type = m->type ? m->type : "bind";
+    _cleanup_close_ int bfd = -1;
     if (!m->bind && (!strcmp(type, "tmpfs") && !strcmp(dest, "/dev")))
         c->dev_is_tmpfs = true;
     bool dir = true;
     if (m->bind) {
+        if (c->plan->bind_fds && c->plan->bind_fds[idx] >= 0)
+            bfd = TAKE_FD(c->plan->bind_fds[idx]);
+        else if ((bfd = open_bind(m, c->in_userns, err)) < 0)
+            return -1;
         struct stat st;
-        if (stat(m->source, &st) < 0)
-            return moat_err_sys(err, "bind source '%s'", m->source);
+        if (fstat(bfd, &st) < 0)
+            return moat_err_sys(err, "stat bind source '%s'", m->source);
         dir = S_ISDIR(st.st_mode);
     }
     /* Special filesystems must land on a real directory: no symlink anywhere on
@@ -377,7 +435,7 @@ static int do_mount(struct rootfs_ctx *c, const struct oci_mount *m, moat_error 
         return moat_err_wrap(err, "mount target");
     }
     if (m->bind)
-        return mount_bind(c, m, tfd, dest, err);
+        return mount_bind(c, m, bfd, tfd, dest, err);
     if (!strcmp(type, "cgroup") || !strcmp(type, "cgroup2"))
         return mount_cgroup(c, m, tfd, dest, err);
     return mount_filesystem(c, m, tfd, dest, err);
@@ -572,7 +630,9 @@ static int mask_paths(struct rootfs_ctx *c, moat_error **err)
         }
         if (mfd < 0)
             return moat_err_sys(err, "prepare mask for '%s'", paths[i]);
-        int r = attach(mfd, tfd, paths[i], err);
+        int r = set_attrs(mfd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, 0, false, paths[i], err);
+        if (r == 0)
+            r = attach(mfd, tfd, paths[i], err);
         close(mfd);
         if (r < 0)
             return -1;
@@ -645,17 +705,23 @@ int rootfs_setup(struct container_plan *plan, rootfs_hook_cb hooks_cb, moat_erro
     unsigned long first = (prop & (MS_SHARED | MS_SLAVE)) ? MS_SLAVE : MS_PRIVATE;
     if (mount(NULL, "/", NULL, MS_REC | first, NULL) < 0)
         return moat_err_sys(err, "make the mount namespace private");
-    if (mount(plan->rootfs, plan->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
-        return moat_err_sys(err, "bind the rootfs '%s'", plan->rootfs);
-    c.rootfd = open(plan->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    /* The working directory is the rootfs (stage 1 went there with the
+     * runtime's credentials): bind it onto itself, by fd, without walking the
+     * host path, and keep the new mount's fd as the root of everything below. */
+    c.rootfd = open_tree(AT_FDCWD, ".", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
     if (c.rootfd < 0)
-        return moat_err_sys(err, "open rootfs '%s'", plan->rootfs);
+        return moat_err_sys(err, "bind the rootfs '%s'", plan->rootfs);
+    if (move_mount(c.rootfd, "", AT_FDCWD, ".", MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+        moat_err_sys(err, "mount the rootfs '%s'", plan->rootfs);
+        close(c.rootfd);
+        return -1;
+    }
     c.devnull_tree = open_host_devnull(err);
     if (c.devnull_tree < 0)
         goto out;
 
     for (size_t i = 0; i < spec->n_mounts; i++) {
-        if (do_mount(&c, &spec->mounts[i], err) < 0) {
+        if (do_mount(&c, i, err) < 0) {
             moat_err_wrap(err, "mount %zu ('%s')", i, spec->mounts[i].destination);
             goto out;
         }

@@ -55,6 +55,7 @@ struct container_plan {
     const struct oci_process *proc; /* spec->process, or the exec process */
     char *bundle;
     char *rootfs;                   /* absolute host path */
+    int rootfs_fd;                  /* O_PATH of the rootfs, opened by the runtime */
     struct moat_seccomp_prog *seccomp;
     struct moat_lsm_plan lsm;
     struct moat_landlock *landlock;
@@ -71,12 +72,13 @@ struct container_plan {
     int cap_last;                   /* the running kernel's highest capability number */
     /* exec: namespace fds to join, -1 where not needed */
     int ns_fds[OCI_NS__COUNT];
+    /* bind mount sources opened (open_tree clones) by the runtime on the host
+     * side, one per mount, -1 where not pre-opened */
+    int *bind_fds;
 };
 
-/* An empty plan (no fds: -1).  clear frees and closes what a plan holds and
- * leaves it empty; never clear a plan that was not initialised. */
-void container_plan_init(struct container_plan *p);
-void container_plan_clear(struct container_plan *p);
+void container_plan_init(struct container_plan *p); /* all fds -1 */
+void container_plan_clear(struct container_plan *p); /* frees, then init */
 
 /* ---- pieces ----------------------------------------------------------- */
 /* userns.c: write uid/gid maps of `pid` (directly, or via newuidmap/newgidmap). */
@@ -92,6 +94,13 @@ bool userns_nested(void);
 bool rt_rootless(void);
 /* `uid` of our user namespace as seen from the host's (itself when unmapped). */
 unsigned userns_host_uid(unsigned uid);
+
+/* rootfs.c: open bind mount sources on the host side (as root, before the
+ * user namespace exists) so that host paths the container's unprivileged root
+ * could not reach can still be bound, with their flags set by the host. */
+int rootfs_preopen_binds(struct container_plan *plan, moat_error **err);
+/* ...and id-map those that ask for it, once the user namespace exists. */
+int rootfs_idmap_binds(struct container_plan *plan, pid_t userns_pid, moat_error **err);
 
 /* rootfs.c: all mounts, devices, masking, pivot_root; run in the container's
  * fresh mount namespace.  hooks_cb is called between mounting and pivot_root

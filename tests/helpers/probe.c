@@ -20,6 +20,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <dirent.h>
+#include <grp.h>
 #include <unistd.h>
 
 static int report(long r)
@@ -126,6 +127,15 @@ int main(int argc, char **argv)
         return report(mknod(a, S_IFCHR | 0600, makedev(1, 3)));
     if (!strcmp(c, "setuid"))
         return report(setuid(atoi(a)));
+    if (!strcmp(c, "as-user") && argc > 3) { /* as-user UID PROG ARGS: drop to UID, then exec */
+        uid_t u = (uid_t)atoi(a);
+        if (setgroups(0, NULL) < 0 || setresgid(u, u, u) < 0 || setresuid(u, u, u) < 0)
+            return report(-1);
+        execv(argv[3], argv + 3);
+        return report(-1);
+    }
+    if (!strcmp(c, "euid"))
+        return printf("%u\n", (unsigned)geteuid()), 0;
     if (!strcmp(c, "fds"))
         return list_fds();
     if (!strcmp(c, "forkbomb"))

@@ -296,6 +296,39 @@ poststop $CID"
   assert_output --partial "needs --console-socket"
 }
 
+@test "run with a terminal and no console socket: the runtime holds the pty" {
+  command -v script >/dev/null || skip "script(1) from bsdutils is needed to give the runtime a terminal"
+  cfg '.process.terminal = true'
+  set_args sh -c 'tty; stty size'
+  # script gives the runtime a real terminal on stdin/stdout
+  run script -qec "stty rows 33 cols 77; $RUNTIME --root $STATE run --bundle $BUNDLE $CID" /dev/null
+  assert_success
+  assert_output --partial "/dev/pts/0"
+  assert_output --partial "33 77"
+}
+
+@test "exec --tty sends the pty to the console socket" {
+  set_args sleep 100
+  detached
+  sock=$BATS_TEST_TMPDIR/exec.sock
+  "$MOAT_BUILD/tests/helpers/recvtty" "$sock" > "$BATS_TEST_TMPDIR/tty.out" &
+  rpid=$!
+  wait_for test -S "$sock"
+  run rt exec --tty --console-socket "$sock" "$CID" sh -c '[ -t 1 ] && echo exec-has-a-tty'
+  assert_success
+  wait "$rpid" || true
+  run cat "$BATS_TEST_TMPDIR/tty.out"
+  assert_output --partial exec-has-a-tty
+}
+
+@test "exec --tty --detach without a console socket is refused" {
+  set_args sleep 100
+  detached
+  run rt exec --tty --detach "$CID" true
+  assert_failure
+  assert_output --partial "needs --console-socket"
+}
+
 @test "compiled seccomp programs are cached privately in the state root" {
   run_ctr true
   assert_success

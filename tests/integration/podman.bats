@@ -191,13 +191,17 @@ got-term"
   assert_output --partial "does not exist"
 }
 
+# With a terminal, podman 4.3 + conmon 2.1.6 lose the output of a container
+# that exits right after writing it now and then (measured with crun too:
+# 5 of 40 `run -it ... sh -c 'tty; exit 3'` printed nothing): these
+# containers linger a moment after their output.
 @test "run -t gets a terminal through the console socket" {
-  prun run --rm -t "$IMAGE" sh -c 'tty; [ -t 0 ] && [ -t 1 ] && echo both-ttys' < /dev/null
+  prun run --rm -t "$IMAGE" sh -c 'tty; [ -t 0 ] && [ -t 1 ] && echo both-ttys; sleep 0.3' < /dev/null
   assert_success
   assert_line --index 0 --regexp '^/dev/pts/[0-9]+'
   assert_line --index 1 --partial both-ttys
   # -it under a terminal of our own (script(1)); the exit code still comes back
-  run script -qec "$PM/pm run --rm -it $IMAGE sh -c 'tty; exit 3'" /dev/null < /dev/null
+  run script -qec "$PM/pm run --rm -it $IMAGE sh -c 'tty; sleep 0.3; exit 3'" /dev/null < /dev/null
   assert_equal "$status" 3
   assert_output --partial /dev/pts/
 }
@@ -205,7 +209,7 @@ got-term"
 @test "exec -t into a running container" {
   prun run -d --name t1 "$IMAGE" sleep 100
   assert_success
-  prun exec -t t1 sh -c 'tty; [ -t 0 ] && echo is-a-tty' < /dev/null
+  prun exec -t t1 sh -c 'tty; [ -t 0 ] && echo is-a-tty; sleep 0.3' < /dev/null
   assert_success
   assert_line --index 0 --regexp '^/dev/pts/[0-9]+'
   assert_line --index 1 --partial is-a-tty

@@ -1,0 +1,153 @@
+#!/usr/bin/env bats
+# Hostile root filesystems: symlinks and wrong file types where the runtime
+# mounts things must be refused or neutralised, never followed out of the rootfs.
+
+load ../lib/helpers
+
+# own_rootfs: a private, writable copy of the test rootfs for this bundle.
+own_rootfs() {
+  ROOT=$BATS_TEST_TMPDIR/rootfs
+  cp -a "$MOAT_ROOTFS" "$ROOT"
+  rm -f "$BUNDLE/rootfs"
+  ln -s "$ROOT" "$BUNDLE/rootfs"
+  # the host-side canary that no test may touch
+  CANARY=$BATS_TEST_TMPDIR/canary
+  mkdir -p "$CANARY"
+  echo untouched > "$CANARY/file"
+}
+
+canary_intact() {
+  [ "$(cat "$CANARY/file")" = untouched ]
+  [ "$(ls -A "$CANARY")" = file ]
+}
+
+@test "a rootfs whose /proc is a symlink is refused" {
+  own_rootfs
+  rmdir "$ROOT/proc"
+  ln -s "$CANARY" "$ROOT/proc"
+  run_ctr true
+  assert_failure
+  assert_output --partial "mount '/proc' (proc): the target in the rootfs is or goes through a symlink"
+  canary_intact
+}
+
+@test "a rootfs whose /sys is a symlink is refused" {
+  own_rootfs
+  rm -rf "$ROOT/sys"
+  ln -s /etc "$ROOT/sys"
+  run_ctr true
+  assert_failure
+  assert_output --partial "it must be an ordinary directory"
+}
+
+@test "a rootfs whose /dev is a symlink gets no device nodes outside" {
+  own_rootfs
+  rm -rf "$ROOT/dev"
+  ln -s "$CANARY" "$ROOT/dev"
+  run_ctr true
+  assert_failure
+  assert_output --partial "symlink"
+  canary_intact
+}
+
+@test "a /dev/pts or /dev/mqueue symlink inside the image changes nothing" {
+  own_rootfs
+  mkdir -p "$ROOT/dev"
+  ln -s "$CANARY" "$ROOT/dev/pts"
+  ln -s "$CANARY" "$ROOT/dev/mqueue"
+  ln -s /etc/passwd "$ROOT/dev/null"
+  ln -s "$CANARY/file" "$ROOT/dev/console"
+  # /dev is a fresh tmpfs: what the image had there is never seen
+  run_ctr sh -c 'stat -c "%F %t:%T" /dev/null; [ -L /dev/pts ] && echo pts-link; echo x > /dev/null; echo ok'
+  assert_success
+  assert_line --index 0 "character special file 1:3"
+  refute_output --partial pts-link
+  canary_intact
+}
+
+@test "without a /dev tmpfs, an image's /dev/null symlink doesn't redirect masking (CVE-2025-31133 class)" {
+  own_rootfs
+  mkdir -p "$ROOT/dev"
+  ln -s /proc/sys/kernel/core_pattern "$ROOT/dev/null"
+  cfg 'del(.mounts[] | select(.destination | startswith("/dev")))'
+  run_ctr sh -c 'stat -c "%t:%T" /proc/keys; echo x > /proc/sys/kernel/core_pattern 2>&1; echo done'
+  assert_line --index 0 "1:3"
+  assert_output --partial "Read-only file system"
+}
+
+@test "the console is a fresh node even if the image planted /dev/console" {
+  own_rootfs
+  cfg '.process.terminal = true'
+  set_args sh -c 'stat -c "%F" /dev/console; readlink /dev/console || echo not-a-link'
+  sock=$BATS_TEST_TMPDIR/c.sock
+  "$MOAT_BUILD/tests/helpers/recvtty" "$sock" > "$BATS_TEST_TMPDIR/tty.out" &
+  rpid=$!
+  wait_for test -S "$sock"
+  run rt run --console-socket "$sock" --bundle "$BUNDLE" "$CID"
+  wait "$rpid" || true
+  assert_success
+  run cat "$BATS_TEST_TMPDIR/tty.out"
+  assert_output --partial "character special file"
+  assert_output --partial "not-a-link"
+}
+
+@test "a bind mount target through an absolute symlink lands inside the rootfs" {
+  own_rootfs
+  echo host-data > "$BATS_TEST_TMPDIR/data"
+  chmod 644 "$BATS_TEST_TMPDIR/data"
+  ln -s "$CANARY/file" "$ROOT/escape"
+  cfg --arg s "$BATS_TEST_TMPDIR/data" '.mounts += [{"destination": "/escape", "type": "bind", "source": $s, "options": ["bind", "ro"]}]'
+  run_ctr sh -c "cat $CANARY/file"
+  assert_success
+  assert_output host-data
+  canary_intact
+  # the file the mount needed was created inside the rootfs, at the symlink's target
+  [ -f "$ROOT$CANARY/file" ]
+}
+
+@test "a mount target through .. and relative symlinks stays inside" {
+  own_rootfs
+  ln -s ../../../../../../.. "$ROOT/up"
+  cfg '.mounts += [{"destination": "/up/tmp/x", "type": "tmpfs", "source": "tmpfs"}]'
+  run_ctr sh -c 'grep -c " /tmp/x " /proc/self/mountinfo'
+  assert_success
+  assert_output 1
+  [ -d "$ROOT/tmp/x" ]
+  [ ! -e /tmp/x ] || [ "$(stat -c %i /tmp/x)" != "$(stat -c %i "$ROOT/tmp/x")" ]
+}
+
+@test "a cwd symlink pointing outside resolves inside the container" {
+  own_rootfs
+  ln -s /../../etc "$ROOT/wd"
+  cfg '.process.cwd = "/wd"'
+  run_ctr pwd
+  assert_success
+  assert_output /etc
+}
+
+@test "masked and read-only paths that are symlinks in the rootfs are not followed" {
+  own_rootfs
+  mkdir -p "$ROOT/data"
+  echo secret > "$ROOT/data/f"
+  chmod 777 "$ROOT/data"; chmod 666 "$ROOT/data/f"
+  ln -s /data "$ROOT/masklink"
+  cfg '.root.readonly = false | .linux.maskedPaths += ["/masklink"] | .linux.readonlyPaths += ["/masklink"]'
+  run_ctr sh -c 'cat /data/f; echo more >> /data/f && echo still-writable'
+  assert_success
+  assert_output "secret
+still-writable"
+}
+
+@test "a read-only rootfs and a writable one" {
+  own_rootfs
+  run_ctr sh -c 'touch /x 2>&1'
+  assert_output --partial "Read-only file system"
+  cfg '.root.readonly = false'
+  run_ctr sh -c 'touch /x && echo made'
+  if is_root; then
+    # the copy is owned by host root: the container's root is someone else
+    assert_output --partial "Permission denied"
+  else
+    assert_output made
+  fi
+}
