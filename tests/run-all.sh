@@ -13,6 +13,7 @@ if [ "$FUZZ_SECONDS" != 0 ]; then
   tests/run-fuzz.sh "$FUZZ_BUILD" "$FUZZ_SECONDS" 2>&1 | tee -a "$log"
 fi
 tests/run-integration.sh 2>&1 | tee -a "$log"
+tests/vm/run-v2.sh 2>&1 | tee -a "$log"   # pure cgroup v2 in a VM (tests/vm/README.md)
 
 ok=$(grep -cE '^ok ' "$log")
 failed=$(grep -cE '^not ok ' "$log")

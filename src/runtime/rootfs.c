@@ -29,7 +29,7 @@
 struct rootfs_ctx {
     struct container_plan *plan;
     int rootfd;       /* the rootfs bind mount */
-    int devnull_tree; /* detached clone of the host's /dev/null (verified 1:3) */
+    int devnull; /* O_PATH fd of the host's /dev/null (verified 1:3), cloned per mask */
     bool in_userns;
     bool dev_is_tmpfs;
 };
@@ -598,7 +598,6 @@ static int apply_sysctls(struct rootfs_ctx *c, moat_error **err)
 static int mask_paths(struct rootfs_ctx *c, moat_error **err)
 {
     char **paths = c->plan->spec->linux_.masked_paths;
-    _cleanup_close_ int empty_dir = -1;
     for (size_t i = 0; paths && paths[i]; i++) {
         _cleanup_error_ moat_error *e = NULL;
         _cleanup_close_ int tfd = moat_open_in_root(c->rootfd, paths[i], O_PATH, 0, MOAT_RESOLVE_NO_FOLLOW_LAST, &e);
@@ -611,25 +610,23 @@ static int mask_paths(struct rootfs_ctx *c, moat_error **err)
         struct stat st;
         if (fstat(tfd, &st) < 0)
             return moat_err_sys(err, "stat masked path '%s'", paths[i]);
+        /* Each mask is a mount of its own: kernels before 6.15 refuse to
+         * clone a detached mount (EINVAL), so no clones of one empty tmpfs. */
         int mfd;
         if (S_ISDIR(st.st_mode)) {
-            if (empty_dir < 0) {
-                empty_dir = make_fs("tmpfs", "tmpfs", "size=4k,mode=0555", NULL,
-                                    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
-                                    paths[i], err);
-                if (empty_dir < 0)
-                    return -1;
-            }
-            mfd = open_tree(empty_dir, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+            mfd = make_fs("tmpfs", "tmpfs", "size=4k,mode=0555", NULL,
+                          MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, paths[i], err);
+            if (mfd < 0)
+                return -1;
         } else if (S_ISLNK(st.st_mode)) {
             continue; /* a symlink shows nothing by itself; its target is masked on its own */
         } else {
             /* The host's /dev/null, opened and verified before any image content
              * could influence it (CVE-2025-31133 class). */
-            mfd = open_tree(c->devnull_tree, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+            mfd = open_tree(c->devnull, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+            if (mfd < 0)
+                return moat_err_sys(err, "prepare mask for '%s'", paths[i]);
         }
-        if (mfd < 0)
-            return moat_err_sys(err, "prepare mask for '%s'", paths[i]);
         int r = set_attrs(mfd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, 0, false, paths[i], err);
         if (r == 0)
             r = attach(mfd, tfd, paths[i], err);
@@ -665,6 +662,8 @@ static int readonly_paths(struct rootfs_ctx *c, moat_error **err)
 
 /* ---- the whole sequence ------------------------------------------------- */
 
+/* The host's /dev/null as an O_PATH fd on its mount in our namespace (masks
+ * clone it; a detached clone could not be cloned again before Linux 6.15). */
 static int open_host_devnull(moat_error **err)
 {
     struct stat st;
@@ -673,10 +672,7 @@ static int open_host_devnull(moat_error **err)
         return moat_err_sys(err, "open the host's /dev/null");
     if (!S_ISCHR(st.st_mode) || major(st.st_rdev) != 1 || minor(st.st_rdev) != 3)
         return moat_err(err, EINVAL, "the host's /dev/null is not the null device");
-    int t = open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
-    if (t < 0)
-        return moat_err_sys(err, "open_tree /dev/null");
-    return t;
+    return TAKE_FD(fd);
 }
 
 static int do_pivot(struct rootfs_ctx *c, moat_error **err)
@@ -696,7 +692,7 @@ static int do_pivot(struct rootfs_ctx *c, moat_error **err)
 int rootfs_setup(struct container_plan *plan, rootfs_hook_cb hooks_cb, moat_error **err)
 {
     const struct oci_spec *spec = plan->spec;
-    struct rootfs_ctx c = {.plan = plan, .rootfd = -1, .devnull_tree = -1};
+    struct rootfs_ctx c = {.plan = plan, .rootfd = -1, .devnull = -1};
     c.in_userns = spec->linux_.ns[OCI_NS_USER].present;
     int rc = -1;
 
@@ -716,8 +712,8 @@ int rootfs_setup(struct container_plan *plan, rootfs_hook_cb hooks_cb, moat_erro
         close(c.rootfd);
         return -1;
     }
-    c.devnull_tree = open_host_devnull(err);
-    if (c.devnull_tree < 0)
+    c.devnull = open_host_devnull(err);
+    if (c.devnull < 0)
         goto out;
 
     for (size_t i = 0; i < spec->n_mounts; i++) {
@@ -749,7 +745,7 @@ int rootfs_setup(struct container_plan *plan, rootfs_hook_cb hooks_cb, moat_erro
 out:
     if (c.rootfd >= 0)
         close(c.rootfd);
-    if (c.devnull_tree >= 0)
-        close(c.devnull_tree);
+    if (c.devnull >= 0)
+        close(c.devnull);
     return rc;
 }

@@ -247,7 +247,9 @@ static void child_files(void)
     CHECK(fails_with(open("/proc/self/root/etc/hostname", O_RDONLY | O_CLOEXEC), EACCES)); /* magic link */
     CHECK(fails_with(open(outside_file, O_RDONLY | O_CLOEXEC), EACCES));
     CHECK(fails_with(open(outside_file, O_WRONLY | O_CLOEXEC), EACCES));
-    CHECK(fails_with(truncate(outside_file, 0), EACCES)); /* TRUNCATE handled (ABI >= 3) */
+    /* ABI 1-2 do not handle TRUNCATE: truncate(2) outside is not refused there */
+    if (moat_landlock_abi() >= 3)
+        CHECK(fails_with(truncate(outside_file, 0), EACCES));
     CHECK(fails_with(openat(etcfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), EACCES));
     _cleanup_free_ char *escape = xasprintf("%s/escape", base_dir), *link = xasprintf("%s/link", base_dir);
     _cleanup_free_ char *moved = xasprintf("%s/moved", base_dir);
