@@ -25,7 +25,8 @@ struct moat_cgroup_opts {
 /* Resolve paths from linux.cgroupsPath; no side effects. */
 int moat_cgroup_resolve(const struct oci_spec *spec, const struct moat_cgroup_opts *opts, struct moat_cgroup **ret,
                         moat_error **err);
-/* Create the cgroup(s), apply linux.resources, move `pid` in.  Rootless
+/* Create the cgroup(s), apply linux.resources, move `pid` in (0: nobody;
+ * see moat_cgroup_fork and moat_cgroup_join_self).  Rootless
  * without a delegated cgroup: returns 0 and does nothing when no limits are
  * requested; when limits are requested it fails with a clear error unless
  * `optional` (annotation run.moat.cgroup.optional), then it warns.
@@ -36,6 +37,17 @@ int moat_cgroup_resolve(const struct oci_spec *spec, const struct moat_cgroup_op
 int moat_cgroup_enter(struct moat_cgroup *cg, const struct oci_linux *lx, pid_t pid, bool optional, moat_error **err);
 /* Move another process (exec) into the container's cgroup(s). */
 int moat_cgroup_join(const struct moat_cgroup *cg, pid_t pid, moat_error **err);
+/* A fast way in, for a child about to enter a container.  Writing another
+ * pid into cgroup.procs takes the kernel's threadgroup lock for writing,
+ * which waits for an RCU grace period (~10 ms, on every container start).
+ * moat_cgroup_fork: fork(), but on cgroup2 the child is born in the
+ * container's directory (clone3 CLONE_INTO_CGROUP: no lock); *ret_in_v2
+ * tells.  Falls back to plain fork() when that is not possible.  In the
+ * child, single-threaded, moat_cgroup_join_self then moves the caller into
+ * the rest: v1 hierarchies by "0" in "tasks" (the calling thread alone: no
+ * lock), cgroup2 (unless in_v2) by "0" in cgroup.procs. */
+pid_t moat_cgroup_fork(const struct moat_cgroup *cg, bool *ret_in_v2);
+int moat_cgroup_join_self(const struct moat_cgroup *cg, bool in_v2, moat_error **err);
 int moat_cgroup_update(const struct moat_cgroup *cg, const struct oci_resources *res, moat_error **err);
 int moat_cgroup_freeze(const struct moat_cgroup *cg, bool freeze, moat_error **err);
 int moat_cgroup_is_frozen(const struct moat_cgroup *cg, bool *ret, moat_error **err);

@@ -12,6 +12,7 @@ struct moat_rt_opts {
     const char *root;    /* state directory root; NULL: /run/moat-runtime or the per-user default */
     bool systemd_cgroup; /* cgroupsPath is "slice:prefix:name" */
     bool cgroup_disabled;
+    bool no_seccomp_cache; /* compile seccomp every time (no <root>/.seccomp-cache) */
 };
 
 struct moat_create_opts {
@@ -32,6 +33,9 @@ int moat_rt_state_json(const struct moat_rt_opts *o, const char *id, char **ret,
 int moat_rt_kill(const struct moat_rt_opts *o, const char *id, int sig, bool all, moat_error **err);
 int moat_rt_delete(const struct moat_rt_opts *o, const char *id, bool force, moat_error **err);
 int moat_rt_pause(const struct moat_rt_opts *o, const char *id, bool pause, moat_error **err);
+/* Apply new cgroup limits: `resources` is an OCI linux.resources object (JSON). */
+int moat_rt_update(const struct moat_rt_opts *o, const char *id, const char *resources, size_t len,
+                   moat_error **err);
 
 struct moat_exec_opts {
     const char *process_file; /* OCI process JSON; or: */

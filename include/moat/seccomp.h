@@ -21,6 +21,13 @@ struct moat_seccomp_prog; /* a compiled filter, ready to load */
  * highest one the profile names (per architecture) answer ENOSYS, so libc's
  * fallbacks for syscalls newer than the profile keep working. */
 int moat_seccomp_compile(const struct oci_seccomp *sc, struct moat_seccomp_prog **ret, moat_error **err);
+/* The same, through a cache of compiled programs in the directory
+ * `cache_dirfd` (private to the caller; -1: compile).  A hit gives the
+ * program moat_seccomp_compile made for an identical section on this build,
+ * libseccomp and kernel, after checking the file (see seccomp_cache.c); a
+ * miss compiles and stores.  Errors are those of moat_seccomp_compile. */
+int moat_seccomp_compile_cached(const struct oci_seccomp *sc, int cache_dirfd, struct moat_seccomp_prog **ret,
+                                moat_error **err);
 /* Load into the calling thread.  Needs no_new_privs or CAP_SYS_ADMIN in the
  * current user namespace.  When the profile uses SCMP_ACT_NOTIFY, the
  * listener fd is returned in *ret_notify_fd (else -1). */

@@ -11,11 +11,13 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -876,7 +878,7 @@ static int cg_setup(struct moat_cgroup *cg, const struct oci_resources *r, const
             goto fail;
         }
     }
-    if (add_pid(cg, pid, err) < 0)
+    if (pid > 0 && add_pid(cg, pid, err) < 0)
         goto fail;
     ret = 0;
 fail:
@@ -935,6 +937,41 @@ int moat_cgroup_join(const struct moat_cgroup *cg, pid_t pid, moat_error **err)
     if (cg->disabled || cg->no_cgroup)
         return 0;
     return add_pid(cg, pid, err);
+}
+
+pid_t moat_cgroup_fork(const struct moat_cgroup *cg, bool *ret_in_v2)
+{
+    *ret_in_v2 = false;
+    if (!cg || cg->disabled || cg->no_cgroup || cg->v2 < 0)
+        return fork();
+    _cleanup_close_ int fd = open(cg->dirs[cg->v2].full, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        struct clone_args ca = {.flags = CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .cgroup = (uint64_t)fd};
+        long pid = syscall(SYS_clone3, &ca, sizeof(ca));
+        if (pid >= 0) {
+            *ret_in_v2 = true;
+            return (pid_t)pid;
+        }
+        /* ENOSYS/E2BIG (kernel < 5.7), or refused (e.g. EBUSY: not a leaf):
+         * fork, and let the child's cgroup.procs write say why, if it must */
+        moat_log(MOAT_LOG_DEBUG, "clone3(CLONE_INTO_CGROUP) '%s': %s: forking", cg->dirs[cg->v2].full,
+                 strerror(errno));
+    }
+    return fork();
+}
+
+int moat_cgroup_join_self(const struct moat_cgroup *cg, bool in_v2, moat_error **err)
+{
+    if (!cg || cg->disabled || cg->no_cgroup)
+        return 0;
+    for (size_t i = 0; i < cg->n; i++) {
+        const struct cg_dir *d = &cg->dirs[i];
+        if (d->v2 && in_v2)
+            continue;
+        if (cg_write(d->full, d->v2 ? "cgroup.procs" : "tasks", "0", err) < 0)
+            return moat_err_wrap(err, "move into the container's cgroup");
+    }
+    return 0;
 }
 
 int moat_cgroup_update(const struct moat_cgroup *cg, const struct oci_resources *res, moat_error **err)

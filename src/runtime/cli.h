@@ -21,6 +21,7 @@ int cmd_delete(struct rt_cli *cli, int argc, char **argv, moat_error **err);
 int cmd_exec(struct rt_cli *cli, int argc, char **argv, moat_error **err);
 int cmd_list(struct rt_cli *cli, int argc, char **argv, moat_error **err);
 int cmd_pause(struct rt_cli *cli, int argc, char **argv, moat_error **err);
+int cmd_update(struct rt_cli *cli, int argc, char **argv, moat_error **err);
 int cmd_resume(struct rt_cli *cli, int argc, char **argv, moat_error **err);
 int cmd_features(struct rt_cli *cli, int argc, char **argv, moat_error **err);
 int cmd_spec(struct rt_cli *cli, int argc, char **argv, moat_error **err);

@@ -8,6 +8,7 @@
 #include <sys/mount.h>
 #include <sys/personality.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "moat/json.h"
 #include "moat/oci.h"
@@ -804,6 +805,15 @@ static int parse_devices(struct json_object *lx, struct oci_linux *l, moat_error
         if ((r = parse_u32(e, p, "fileMode", false, &d->file_mode, err)) < 0)
             return -1;
         d->has_file_mode = r > 0;
+        if (d->has_file_mode && (d->file_mode & S_IFMT)) {
+            /* podman and docker pass stat's st_mode: the file type bits
+             * are accepted when they agree with "type", then dropped. */
+            unsigned fmt = d->type == 'b' ? S_IFBLK : d->type == 'p' ? S_IFIFO : S_IFCHR;
+            if ((d->file_mode & S_IFMT) != fmt)
+                return moat_err(err, EINVAL, "%s/fileMode: file type bits 0%o disagree with type '%c'", p,
+                                d->file_mode & S_IFMT, d->type);
+            d->file_mode &= ~(unsigned)S_IFMT;
+        }
         if (d->has_file_mode && d->file_mode > 07777)
             return moat_err(err, ERANGE, "%s/fileMode: invalid mode", p);
         if ((r = parse_u32(e, p, "uid", false, &d->uid, err)) < 0)

@@ -86,7 +86,7 @@ int container_plan_prepare(struct container_plan *plan, const struct moat_rt_opt
     plan->id = id;
     plan->spec = spec;
     plan->proc = spec->process;
-    plan->rootless = geteuid() != 0;
+    plan->rootless = rt_rootless();
     plan->cap_last = read_cap_last();
     plan->host_netns_ino = ns_inode("/proc/self/ns/net");
     plan->bundle = xstrdup(bundle);
@@ -102,7 +102,7 @@ int container_plan_prepare(struct container_plan *plan, const struct moat_rt_opt
         return moat_err(err, EINVAL,
                         "config.json: /linux/namespaces: moat-runtime needs a new mount namespace (type 'mount' "
                         "without a path)");
-    if (plan->rootless && !lx->ns[OCI_NS_USER].present)
+    if (geteuid() != 0 && !lx->ns[OCI_NS_USER].present)
         return moat_err(err, EPERM,
                         "running as a normal user needs a user namespace in config.json (see `moat-runtime spec "
                         "--rootless`)");
@@ -124,8 +124,11 @@ int container_plan_prepare(struct container_plan *plan, const struct moat_rt_opt
     if (moat_lsm_plan_make(spec, spec->process, &plan->lsm, err) < 0 ||
         moat_landlock_prepare(spec, &plan->landlock, err) < 0)
         return -1;
-    if (lx->seccomp && moat_seccomp_compile(lx->seccomp, &plan->seccomp, err) < 0)
-        return moat_err_wrap(err, "seccomp");
+    if (lx->seccomp) {
+        _cleanup_close_ int cache = state_seccomp_cache_open(o);
+        if (moat_seccomp_compile_cached(lx->seccomp, cache, &plan->seccomp, err) < 0)
+            return moat_err_wrap(err, "seccomp");
+    }
     struct moat_cgroup_opts co = {
         .id = id, .systemd = o->systemd_cgroup, .disabled = o->cgroup_disabled, .rootless = plan->rootless};
     if (moat_cgroup_resolve(spec, &co, &plan->cgroup, err) < 0)
@@ -206,6 +209,10 @@ __attribute__((noreturn)) static void stage1(struct container_plan *plan, pid_t 
         _exit(1);
     if (sync_expect(fd, SYNC_GO, NULL, &err) < 0)
         _exit(1);
+    /* Into the container's cgroups first: all that follows is accounted and
+     * limited there, and the cgroup namespace made below is rooted there. */
+    if (moat_cgroup_join_self(plan->cgroup, plan->cg_in_v2, &err) < 0)
+        sync_child_fail(fd, err);
     /* Stand in the rootfs while still holding the runtime's credentials: the
      * container's root may not be able to walk the path to it, and the
      * namespace changes below carry the working directory along. */
@@ -295,9 +302,8 @@ static int drive(struct container_plan *plan, int sock, pid_t s1, pid_t *ret_pid
     const struct oci_process *proc = spec->process;
     pid_t s2 = -1;
     struct sync_msg *m = NULL;
-    /* Host-side steps, before stage 1 creates its namespaces. */
-    if (moat_cgroup_enter(plan->cgroup, &spec->linux_, s1, oci_annotation_true(spec, ANNOT_CGROUP_OPTIONAL), err) < 0)
-        goto fail;
+    /* Host-side steps, before stage 1 creates its namespaces (the cgroups
+     * exist already: stage 1 moves itself in). */
     if (proc->has_oom_score_adj && process_write_oom_score_adj(s1, proc->oom_score_adj, err) < 0)
         goto fail;
     if (process_apply_rlimits(s1, proc, oci_annotation_true(spec, ANNOT_RLIMIT_CLAMP), err) < 0)
@@ -311,7 +317,7 @@ static int drive(struct container_plan *plan, int sock, pid_t s1, pid_t *ret_pid
         if (sync_recv(sock, m, err) < 0)
             break;
         if (m->type == SYNC_USERMAP_REQ) {
-            if (userns_write_maps(s1, &spec->linux_, plan->rootless, err) < 0 ||
+            if (userns_write_maps(s1, &spec->linux_, geteuid() != 0, err) < 0 ||
                 rootfs_idmap_binds(plan, s1, err) < 0)
                 break;
             sync_send(sock, SYNC_USERMAP_ACK, 0, NULL);
@@ -416,12 +422,17 @@ int container_create(const struct moat_rt_opts *o, const char *id, const struct 
             goto fail;
         }
     }
+    /* the cgroups, with their limits, before stage 1 exists: it is born in
+     * them (cgroup2) or moves itself in (v1), both without the grace period
+     * a move of another process waits for */
+    if (moat_cgroup_enter(plan->cgroup, &spec->linux_, 0, oci_annotation_true(spec, ANNOT_CGROUP_OPTIONAL), err) < 0)
+        goto fail;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, socks) < 0) {
         moat_err_sys(err, "socketpair");
         goto fail;
     }
     plan->sync_fd = socks[1];
-    s1 = fork();
+    s1 = moat_cgroup_fork(plan->cgroup, &plan->cg_in_v2);
     if (s1 < 0) {
         moat_err_sys(err, "fork");
         goto fail;

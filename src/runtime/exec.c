@@ -125,13 +125,16 @@ __attribute__((noreturn)) static void exec_process(struct container_plan *plan)
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (process_setup(plan, &ready, &err) < 0)
         sync_child_fail(plan->sync_fd, err);
-    /* A detached process must outlive the runtime, which exits once it runs. */
-    if (plan->detach)
+    /* exec --detach returns as soon as the process runs: it must outlive us
+     * (its reaper is our parent, e.g. conmon as a subreaper).  Should we die
+     * before START, the sync socket's EOF still makes it exit. */
+    if (plan->exec_detach)
         prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
     process_wait_and_exec(plan, &ready);
 }
 
-__attribute__((noreturn)) static void exec_stage1(struct container_plan *plan, pid_t parent)
+__attribute__((noreturn)) static void exec_stage1(struct container_plan *plan, const struct moat_cgroup *cg,
+                                                   pid_t parent)
 {
     moat_error *err = NULL;
     int fd = plan->sync_fd;
@@ -141,6 +144,9 @@ __attribute__((noreturn)) static void exec_stage1(struct container_plan *plan, p
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (getppid() != parent || sync_expect(fd, SYNC_GO, NULL, &err) < 0)
         _exit(1);
+    /* the container's cgroups before its cgroup namespace (see stage1) */
+    if (moat_cgroup_join_self(cg, plan->cg_in_v2, &err) < 0)
+        sync_child_fail(fd, err);
     /* user first: it gives the capabilities needed to join the rest */
     static const int order[] = {OCI_NS_USER, OCI_NS_IPC, OCI_NS_UTS, OCI_NS_NET, OCI_NS_PID,
                                 OCI_NS_CGROUP, OCI_NS_TIME, OCI_NS_MOUNT};
@@ -182,12 +188,9 @@ static int exit_code(int status)
     return 1;
 }
 
-static int drive_exec(struct container_plan *plan, const struct container_state *st, int sock, pid_t e1,
-                      pid_t *ret_pid, moat_error **err)
+static int drive_exec(struct container_plan *plan, int sock, pid_t e1, pid_t *ret_pid, moat_error **err)
 {
-    pid_t e2 = -1;
-    if (st->cgroup && moat_cgroup_join(st->cgroup, e1, err) < 0)
-        return -1;
+    pid_t e2 = -1; /* e1 moves itself into the container's cgroups */
     if (process_apply_rlimits(e1, plan->proc, oci_annotation_true(plan->spec, ANNOT_RLIMIT_CLAMP), err) < 0)
         return -1;
     if (plan->proc->has_oom_score_adj && process_write_oom_score_adj(e1, plan->proc->oom_score_adj, err) < 0)
@@ -231,21 +234,24 @@ static int drive_exec(struct container_plan *plan, const struct container_state 
     return rc;
 }
 
-static int exec_prepare(struct container_plan *plan, const struct container_state *st, struct oci_spec *spec,
-                        struct oci_process *proc, moat_error **err)
+static int exec_prepare(const struct moat_rt_opts *o, struct container_plan *plan, const struct container_state *st,
+                        struct oci_spec *spec, struct oci_process *proc, moat_error **err)
 {
     plan->id = st->id;
     plan->spec = spec;
     plan->proc = proc;
     plan->is_exec = true;
-    plan->rootless = geteuid() != 0;
+    plan->rootless = rt_rootless();
     plan->rootfs = xstrdup(st->rootfs ? st->rootfs : "");
     plan->bundle = xstrdup(st->bundle);
     plan->cap_last = oci_cap_last();
     if (moat_lsm_plan_make(spec, proc, &plan->lsm, err) < 0 || moat_landlock_prepare(spec, &plan->landlock, err) < 0)
         return -1;
-    if (spec->linux_.seccomp && moat_seccomp_compile(spec->linux_.seccomp, &plan->seccomp, err) < 0)
-        return moat_err_wrap(err, "seccomp");
+    if (spec->linux_.seccomp) {
+        _cleanup_close_ int cache = state_seccomp_cache_open(o);
+        if (moat_seccomp_compile_cached(spec->linux_.seccomp, cache, &plan->seccomp, err) < 0)
+            return moat_err_wrap(err, "seccomp");
+    }
     return open_ns_fds(plan, st->pid, err);
 }
 
@@ -282,10 +288,10 @@ int moat_rt_exec(const struct moat_rt_opts *o, const char *id, const struct moat
     }
     if (build_process(spec, eo, &proc, err) < 0)
         goto out;
-    if (exec_prepare(&plan, &st, spec, proc, err) < 0)
+    if (exec_prepare(o, &plan, &st, spec, proc, err) < 0)
         goto out;
     plan.preserve_fds = eo->preserve_fds;
-    plan.detach = eo->detach;
+    plan.exec_detach = eo->detach;
     if (proc->terminal) {
         if (eo->console_socket) {
             if ((plan.console_sock = console_connect(eo->console_socket, err)) < 0)
@@ -309,18 +315,18 @@ int moat_rt_exec(const struct moat_rt_opts *o, const char *id, const struct moat
         goto out;
     }
     plan.sync_fd = socks[1];
-    e1 = fork();
+    e1 = moat_cgroup_fork(st.cgroup, &plan.cg_in_v2);
     if (e1 < 0) {
         moat_err_sys(err, "fork");
         goto out;
     }
     if (e1 == 0) {
         close(socks[0]);
-        exec_stage1(&plan, self);
+        exec_stage1(&plan, st.cgroup, self);
     }
     close(socks[1]);
     socks[1] = plan.sync_fd = -1;
-    if (drive_exec(&plan, &st, socks[0], e1, &e2, err) < 0)
+    if (drive_exec(&plan, socks[0], e1, &e2, err) < 0)
         goto out;
     if (console_parent >= 0) {
         close(plan.console_sock);

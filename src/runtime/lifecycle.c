@@ -18,6 +18,7 @@
 #include "moat/json.h"
 #include "moat/log.h"
 #include "moat/util.h"
+#include "moat/version.h"
 
 static const struct {
     const char *name;
@@ -261,6 +262,47 @@ int moat_rt_pause(const struct moat_rt_opts *o, const char *id, bool pause, moat
     rc = moat_cgroup_freeze(l.st.cgroup, pause, err);
 out:
     loaded_clear(&l);
+    return rc;
+}
+
+/* Parse a LinuxResources object as /linux/resources of a config, so it gets
+ * exactly the checks config.json gets. */
+static int parse_resources_doc(const char *resources, size_t len, struct oci_spec **ret, moat_error **err)
+{
+    _cleanup_json_ struct json_object *res = NULL;
+    if (moat_json_parse(resources, len, OCI_MAX_CONFIG_BYTES, "resources", &res, err) < 0)
+        return -1;
+    if (!json_object_is_type(res, json_type_object))
+        return moat_err(err, EINVAL, "resources: expected a JSON object (linux.resources of config.json)");
+    _cleanup_json_ struct json_object *doc = json_object_new_object(), *lx = json_object_new_object();
+    json_object_object_add(doc, "ociVersion", json_object_new_string(MOAT_OCI_VERSION));
+    json_object_object_add(lx, "resources", json_object_get(res));
+    json_object_object_add(doc, "linux", json_object_get(lx));
+    const char *text = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN);
+    return oci_spec_parse(text, strlen(text), "resources", ret, err);
+}
+
+int moat_rt_update(const struct moat_rt_opts *o, const char *id, const char *resources, size_t len,
+                   moat_error **err)
+{
+    struct oci_spec *spec = NULL;
+    struct loaded l;
+    if (parse_resources_doc(resources, len, &spec, err) < 0)
+        return moat_err_wrap(err, "update container '%s'", id);
+    if (load(o, id, false, &l, err) < 0) {
+        oci_spec_free(spec);
+        return -1;
+    }
+    int rc = -1;
+    const char *status = state_status(l.dirfd, &l.st);
+    if (!strcmp(status, "stopped"))
+        moat_err(err, EINVAL, "container '%s' is stopped", id);
+    else if (!l.st.cgroup)
+        moat_err(err, ENOTSUP, "container '%s' has no cgroup", id);
+    else if ((rc = moat_cgroup_update(l.st.cgroup, &spec->linux_.resources, err)) < 0)
+        moat_err_wrap(err, "update container '%s'", id);
+    loaded_clear(&l);
+    oci_spec_free(spec);
     return rc;
 }
 

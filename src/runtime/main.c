@@ -31,6 +31,7 @@ static const struct {
     {"list", cmd_list, false, "list containers"},
     {"pause", cmd_pause, false, "freeze all processes of a container"},
     {"resume", cmd_resume, false, "thaw a paused container"},
+    {"update", cmd_update, false, "apply new cgroup limits to a container"},
     {"features", cmd_features, false, "print the features of this runtime"},
     {"spec", cmd_spec, false, "write a hardened config.json template"},
 };
@@ -46,6 +47,7 @@ static void usage(FILE *f)
                "  --systemd-cgroup       cgroupsPath is slice:prefix:name\n"
                "  --cgroup-manager M     cgroupfs (default), systemd or disabled\n"
                "  --rootless B           accepted for compatibility (rootless is detected)\n"
+               "  --no-seccomp-cache     compile seccomp every time (no ROOT/.seccomp-cache)\n"
                "  -v, --version          print the version\n\ncommands:\n");
     for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
@@ -89,6 +91,8 @@ int main(int argc, char **argv)
             return 0;
         } else if (!strcmp(a, "--debug")) {
             lc.level = MOAT_LOG_DEBUG;
+        } else if (!strcmp(a, "--no-seccomp-cache")) {
+            cli.rt.no_seccomp_cache = true;
         } else if (!strcmp(a, "--systemd-cgroup")) {
             cli.rt.systemd_cgroup = true;
         } else if ((v = opt_value(argc, argv, &i, "--root"))) {

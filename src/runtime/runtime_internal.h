@@ -66,9 +66,10 @@ struct container_plan {
     struct moat_lsm_plan lsm;
     struct moat_landlock *landlock;
     struct moat_cgroup *cgroup;
-    bool rootless;                  /* euid != 0 on the host */
+    bool rootless;                  /* no real root on the host (rt_rootless) */
     bool is_exec;                   /* joining a running container */
-    bool detach;                    /* exec --detach: outlives the runtime */
+    bool exec_detach;               /* exec --detach: the process outlives the runtime */
+    bool cg_in_v2;                  /* stage 1 was born in the cgroup2 directory (moat_cgroup_fork) */
     int sync_fd;                    /* child end */
     int exec_fifo;                  /* create: O_RDWR fifo; -1 for run/exec */
     int console_sock;               /* where the pty master goes, or -1 */
@@ -90,6 +91,15 @@ void container_plan_clear(struct container_plan *p); /* frees, then init */
 int userns_write_maps(pid_t pid, const struct oci_linux *lx, bool rootless, moat_error **err);
 /* Host uid/gid that container uid/gid 0 maps to (or our own ids without a userns). */
 void userns_root_ids(const struct oci_linux *lx, uid_t *ret_uid, gid_t *ret_gid);
+/* We run in a user namespace other than the host's (e.g. rootless podman runs
+ * its runtimes as uid 0 of one): even uid 0 has no power over host resources. */
+bool userns_nested(void);
+/* No real root on the host: euid != 0, or in a nested user namespace.  This
+ * decides cgroup delegation, device nodes and the default state root; whether
+ * a new user namespace is required still depends on euid alone. */
+bool rt_rootless(void);
+/* `uid` of our user namespace as seen from the host's (itself when unmapped). */
+unsigned userns_host_uid(unsigned uid);
 
 /* rootfs.c: open bind mount sources on the host side (as root, before the
  * user namespace exists) so that host paths the container's unprivileged root
@@ -146,6 +156,8 @@ struct container_state {
 void container_state_clear(struct container_state *st);
 int state_dir_open(const struct moat_rt_opts *o, const char *id, bool create, int *ret_fd, moat_error **err);
 int state_root_open(const struct moat_rt_opts *o, bool create, int *ret_fd, char **ret_path, moat_error **err);
+/* <root>/.seccomp-cache (created private), or -1: disabled or unusable. */
+int state_seccomp_cache_open(const struct moat_rt_opts *o);
 int state_save(int dirfd, const struct container_state *st, moat_error **err);
 int state_load(int dirfd, const char *id, struct container_state *st, moat_error **err);
 /* "created", "running", "paused", "stopped" */

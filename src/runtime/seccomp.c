@@ -510,6 +510,31 @@ int moat_seccomp_compile(const struct oci_seccomp *sc, struct moat_seccomp_prog 
     return 0;
 }
 
+int moat_seccomp_compile_cached(const struct oci_seccomp *sc, int cache_dirfd, struct moat_seccomp_prog **ret,
+                                moat_error **err)
+{
+    _cleanup_free_ uint8_t *key = NULL;
+    size_t key_len = 0;
+    if (cache_dirfd < 0 || moat_seccomp_cache_key(sc, &key, &key_len) < 0)
+        return moat_seccomp_compile(sc, ret, err);
+    struct moat_seccomp_prog *prog = xcalloc(1, sizeof(*prog));
+    if (moat_seccomp_cache_get(cache_dirfd, key, key_len, &prog->insns, &prog->n_insns, &prog->notify) == 0) {
+        /* flags are probed on the running kernel every time (cheap) */
+        if (parse_flags(sc, &prog->flags, err) < 0) {
+            moat_seccomp_prog_free(prog);
+            return -1;
+        }
+        *ret = prog;
+        return 0;
+    }
+    moat_seccomp_prog_free(prog);
+    if (moat_seccomp_compile(sc, &prog, err) < 0)
+        return -1;
+    moat_seccomp_cache_put(cache_dirfd, key, key_len, prog->insns, prog->n_insns, prog->notify);
+    *ret = prog;
+    return 0;
+}
+
 /* ---- load -------------------------------------------------------------------------------- */
 
 int moat_seccomp_load(const struct moat_seccomp_prog *prog, int *ret_notify_fd, moat_error **err)

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "moat/oci.h"
+
 /* Name lookups for the OCI / Docker spellings.  Each returns 0 and the
  * libseccomp value, or -1 when the name is unknown. */
 int moat_seccomp_arch_from_name(const char *name, uint32_t *ret);
@@ -52,6 +54,17 @@ struct moat_embedded_file {
     size_t len;
 };
 extern const struct moat_embedded_file moat_seccomp_embedded_profiles[];
+
+/* seccomp_cache.c: compiled programs on disk (see the comment at its top).
+ * The key: everything the compile depends on; -1 when there is none to be
+ * had (no build id).  get: 0 and a verified program, or -1 (a miss).  put:
+ * best effort, failures are only logged (debug). */
+int moat_seccomp_cache_key(const struct oci_seccomp *sc, uint8_t **ret, size_t *ret_len);
+void moat_seccomp_cache_name(const uint8_t *key, size_t key_len, char name[32]);
+int moat_seccomp_cache_get(int dirfd, const uint8_t *key, size_t key_len, struct sock_filter **ret_insns,
+                           size_t *ret_n, bool *ret_notify);
+void moat_seccomp_cache_put(int dirfd, const uint8_t *key, size_t key_len, const struct sock_filter *insns, size_t n,
+                            bool notify);
 
 /* The running kernel's major.minor (from uname). */
 int moat_kernel_version(unsigned *ret_major, unsigned *ret_minor);

@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "moat/log.h"
 #include "runtime/runtime_internal.h"
 #include "moat/json.h"
 #include "moat/util.h"
@@ -71,16 +72,16 @@ int state_root_open(const struct moat_rt_opts *o, bool create, int *ret_fd, char
     _cleanup_free_ char *path = NULL;
     if (o && o->root) {
         path = xstrdup(o->root);
-    } else if (geteuid() == 0) {
+    } else if (!rt_rootless()) {
         path = xstrdup("/run/moat-runtime");
-    } else {
+    } else { /* a normal user, or uid 0 of a nested user namespace (rootless podman) */
         const char *xdg = getenv("XDG_RUNTIME_DIR");
         struct stat st;
         if (xdg && xdg[0] == '/' && lstat(xdg, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
             !(st.st_mode & 077))
             path = xasprintf("%s/moat-runtime", xdg);
         else /* no systemd session: a private per-user directory, checked above */
-            path = xasprintf("/tmp/moat-runtime-%u", (unsigned)geteuid());
+            path = xasprintf("/tmp/moat-runtime-%u", userns_host_uid(geteuid()));
     }
     int fd = open_private_dir(path, create, err);
     if (fd < 0)
@@ -89,6 +90,25 @@ int state_root_open(const struct moat_rt_opts *o, bool create, int *ret_fd, char
     if (ret_path)
         *ret_path = TAKE_PTR(path);
     return 0;
+}
+
+int state_seccomp_cache_open(const struct moat_rt_opts *o)
+{
+    if (o && o->no_seccomp_cache)
+        return -1;
+    _cleanup_error_ moat_error *e = NULL;
+    _cleanup_close_ int root = -1;
+    if (state_root_open(o, true, &root, NULL, &e) < 0)
+        return -1;
+    if (mkdirat(root, ".seccomp-cache", 0700) < 0 && errno != EEXIST)
+        return -1;
+    _cleanup_close_ int fd = openat(root, ".seccomp-cache", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 077)) {
+        moat_log(MOAT_LOG_DEBUG, "seccomp cache: '.seccomp-cache' in the state root is not ours and private: unused");
+        return -1;
+    }
+    return TAKE_FD(fd);
 }
 
 int state_dir_open(const struct moat_rt_opts *o, const char *id, bool create, int *ret_fd, moat_error **err)

@@ -4,6 +4,7 @@
  * the dedicated user "moat" in /etc/subuid; as a normal user to that user's
  * own ranges), an empty capability set, no_new_privs, the default seccomp
  * profile, Docker's masked and read-only paths (and more), a pids limit. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
@@ -50,11 +51,36 @@ static struct json_object *idmap(unsigned cid, unsigned long hid, unsigned long 
     return m;
 }
 
-/* First subordinate range of `owner` (libsubid reads /etc/subuid, /etc/subgid). */
-static int subid_range(const char *owner, bool uid, unsigned long *start, unsigned long *count)
+/* libsubid is loaded here, for `spec` only: linked in, it and what it pulls
+ * in (libsemanage, libsepol, libpam, libaudit, libcrypt, libbz2...) cost
+ * every runtime start ~0.4 ms of dynamic linking, twice with the sealed
+ * re-exec.  The soname is the one libsubid-dev links against. */
+#define LIBSUBID_SONAME "libsubid.so.4"
+typedef int (*subid_ranges_fn)(const char *owner, struct subid_range **ranges);
+
+static subid_ranges_fn subid_fn(bool uid, moat_error **err)
+{
+    static void *lib;
+    if (!lib && !(lib = dlopen(LIBSUBID_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE))) {
+        moat_err(err, ENOENT, "load %s (Debian: libsubid4): %s", LIBSUBID_SONAME, dlerror());
+        return NULL;
+    }
+    const char *name = uid ? "subid_get_uid_ranges" : "subid_get_gid_ranges";
+    subid_ranges_fn fn = (subid_ranges_fn)dlsym(lib, name);
+    if (!fn)
+        moat_err(err, ENOENT, "%s has no %s", LIBSUBID_SONAME, name);
+    return fn;
+}
+
+/* First subordinate range of `owner` (libsubid reads /etc/subuid, /etc/subgid):
+ * 1 found, 0 none, -1 libsubid missing (*err set). */
+static int subid_range(const char *owner, bool uid, unsigned long *start, unsigned long *count, moat_error **err)
 {
     struct subid_range *r = NULL;
-    int n = uid ? subid_get_uid_ranges(owner, &r) : subid_get_gid_ranges(owner, &r);
+    subid_ranges_fn fn = subid_fn(uid, err);
+    if (!fn)
+        return -1;
+    int n = fn(owner, &r);
     int found = 0;
     for (int i = 0; i < n; i++) {
         if (r[i].count >= 1) {
@@ -75,8 +101,12 @@ static int add_id_maps(struct json_object *lx, bool rootless, moat_error **err)
     json_object_object_add(lx, "gidMappings", gm);
     unsigned long us, uc, gs, gc;
     if (!rootless) {
-        if (!subid_range(MOAT_SUBID_OWNER, true, &us, &uc) || !subid_range(MOAT_SUBID_OWNER, false, &gs, &gc) ||
-            uc < RANGE || gc < RANGE)
+        int r = subid_range(MOAT_SUBID_OWNER, true, &us, &uc, err);
+        if (r > 0)
+            r = subid_range(MOAT_SUBID_OWNER, false, &gs, &gc, err);
+        if (r < 0)
+            return -1;
+        if (r == 0 || uc < RANGE || gc < RANGE)
             return moat_err(err, ENOENT,
                             "no subordinate id range of at least %d ids for user '%s' in /etc/subuid and /etc/subgid: "
                             "`make deps` creates one (or: useradd --system %s; usermod --add-subuids "
@@ -90,7 +120,12 @@ static int add_id_maps(struct json_object *lx, bool rootless, moat_error **err)
     json_object_array_add(um, idmap(0, geteuid(), 1));
     json_object_array_add(gm, idmap(0, getegid(), 1));
     struct passwd *pw = getpwuid(geteuid());
-    if (pw && subid_range(pw->pw_name, true, &us, &uc) && subid_range(pw->pw_name, false, &gs, &gc)) {
+    int r = pw ? subid_range(pw->pw_name, true, &us, &uc, err) : 0;
+    if (r > 0)
+        r = subid_range(pw->pw_name, false, &gs, &gc, err);
+    if (r < 0)
+        return -1;
+    if (r > 0) {
         json_object_array_add(um, idmap(1, us, uc < RANGE - 1 ? uc : RANGE - 1));
         json_object_array_add(gm, idmap(1, gs, gc < RANGE - 1 ? gc : RANGE - 1));
     }

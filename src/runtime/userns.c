@@ -155,3 +155,36 @@ void userns_root_ids(const struct oci_linux *lx, uid_t *ret_uid, gid_t *ret_gid)
     *ret_uid = map_root(lx->uid_mappings, lx->n_uid_mappings, 65534);
     *ret_gid = map_root(lx->gid_mappings, lx->n_gid_mappings, 65534);
 }
+
+/* The initial user namespace's inode number is fixed (PROC_USER_INIT_INO). */
+#define USERNS_INIT_INO 0xEFFFFFFDu
+
+bool userns_nested(void)
+{
+    uint64_t ino = ns_inode("/proc/self/ns/user");
+    return ino != 0 && ino != USERNS_INIT_INO;
+}
+
+bool rt_rootless(void)
+{
+    return geteuid() != 0 || userns_nested();
+}
+
+unsigned userns_host_uid(unsigned uid)
+{
+    char buf[4096];
+    _cleanup_close_ int fd = open("/proc/self/uid_map", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+    if (n <= 0)
+        return uid;
+    buf[n] = '\0';
+    for (char *line = buf, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        unsigned inside, outside, count;
+        if (sscanf(line, "%u %u %u", &inside, &outside, &count) == 3 && uid >= inside && uid - inside < count)
+            return outside + (uid - inside);
+    }
+    return uid;
+}

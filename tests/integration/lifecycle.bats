@@ -170,9 +170,22 @@ true"
   assert_output from-process-file
   rt exec --detach --pid-file "$BATS_TEST_TMPDIR/epid" "$CID" sleep 50 > /dev/null 2>&1
   [ -s "$BATS_TEST_TMPDIR/epid" ]
-  # still running after the runtime has gone (kill -0 would pass for a zombie)
-  sleep 0.2
+  kill -0 "$(cat "$BATS_TEST_TMPDIR/epid")"
+  # a detached exec outlives the runtime that started it
+  sleep 0.3
   ! gone "$(cat "$BATS_TEST_TMPDIR/epid")"
+}
+
+@test "run and exec hand their stdin to the container" {
+  set_args sh -c 'read line; echo "got $line"'
+  run sh -c "echo piped | $RUNTIME --root $STATE run --bundle $BUNDLE $CID"
+  assert_success
+  assert_output "got piped"
+  set_args sleep 100
+  detached
+  run sh -c "echo to-exec | $RUNTIME --root $STATE exec $CID cat"
+  assert_success
+  assert_output to-exec
 }
 
 @test "exec into a stopped container fails clearly" {
@@ -314,4 +327,27 @@ poststop $CID"
   run rt exec --tty --detach "$CID" true
   assert_failure
   assert_output --partial "needs --console-socket"
+}
+
+@test "compiled seccomp programs are cached privately in the state root" {
+  run_ctr true
+  assert_success
+  [ "$(stat -c %a "$STATE/.seccomp-cache")" = 700 ]
+  run find "$STATE/.seccomp-cache" -type f -name '*.bpf' -perm 600
+  assert_equal "${#lines[@]}" 1
+  # a second container with the same section hits it: still one file; exec too
+  set_args sleep 100
+  detached
+  run rt exec "$CID" true
+  assert_success
+  run find "$STATE/.seccomp-cache" -type f -name '*.bpf'
+  assert_equal "${#lines[@]}" 1
+  # the cache never shows up as a container
+  run rt list -q
+  assert_output "$CID"
+  # --no-seccomp-cache: compiled, nothing written
+  rm -rf "$STATE/.seccomp-cache"
+  run rt --no-seccomp-cache exec "$CID" true
+  assert_success
+  [ ! -e "$STATE/.seccomp-cache" ]
 }

@@ -16,6 +16,7 @@
 #include "moat/oci.h"
 #include "moat/util.h"
 #include "runtime/cgroup_internal.h"
+#include "runtime/seccomp_internal.h" /* moat_kernel_version */
 #include "unit.h"
 
 /* ---- synthetic hosts ------------------------------------------------------- */
@@ -1197,11 +1198,84 @@ static void live_rootless(void)
 
 static void test_live_rootless(void) { live_rootless(); }
 
+/* Whether `pid` is listed in dir/cgroup.procs. */
+static bool pid_in(const char *dir, pid_t pid)
+{
+    _cleanup_free_ char *procs = NULL;
+    _cleanup_error_ moat_error *err = NULL;
+    if (cg_read(dir, "cgroup.procs", &procs, &err) < 0)
+        return false;
+    char want[32];
+    snprintf(want, sizeof(want), "%d", (int)pid);
+    for (char *line = strtok(procs, "\n"); line; line = strtok(NULL, "\n"))
+        if (strcmp(line, want) == 0)
+            return true;
+    return false;
+}
+
+/* moat_cgroup_fork + moat_cgroup_join_self: a child lands in every
+ * directory, created and limited beforehand (enter with pid 0). */
+static void live_fork_join(void)
+{
+    const char *why = live_skip_reason();
+    if (why)
+        UNIT_SKIP(why);
+    _cleanup_free_ char *path = unique_path();
+    _cleanup_free_ char *lx = xasprintf("{\"cgroupsPath\":\"%s\",\"resources\":{\"pids\":{\"limit\":20}}}", path);
+    _cleanup_spec_ struct oci_spec *spec = spec_with(lx);
+    struct moat_cgroup_opts o = {.id = "unit"};
+    struct moat_cgroup *cg = NULL;
+    _cleanup_error_ moat_error *err = NULL;
+    CHECK(spec && moat_cgroup_resolve(spec, &o, &cg, &err) == 0);
+    if (!cg)
+        return;
+    if (moat_cgroup_enter(cg, &spec->linux_, 0, false, &err) < 0) {
+        moat_cgroup_free(cg);
+        if (err->errnum == EBUSY)
+            UNIT_SKIP("cgroup v2: controllers cannot be enabled below a cgroup that holds processes");
+        CHECK(!"enter with pid 0");
+        return;
+    }
+    /* nobody moved in yet */
+    for (size_t i = 0; i < cg->n; i++)
+        CHECK(!pid_in(cg->dirs[i].full, getpid()));
+    int go[2], res[2];
+    CHECK(pipe2(go, O_CLOEXEC) == 0 && pipe2(res, O_CLOEXEC) == 0);
+    bool in_v2 = false;
+    pid_t child = moat_cgroup_fork(cg, &in_v2);
+    if (child == 0) {
+        close(go[1]);
+        moat_error *e = NULL;
+        char r = moat_cgroup_join_self(cg, in_v2, &e) == 0 ? 'y' : 'n';
+        char b;
+        if (write(res[1], &r, 1) != 1 || read(go[0], &b, 1) < 0)
+            _exit(1);
+        _exit(0);
+    }
+    CHECK(child > 0);
+    unsigned major = 0, minor = 0;
+    if (cg->v2 >= 0 && moat_kernel_version(&major, &minor) == 0 && (major > 5 || (major == 5 && minor >= 7)))
+        CHECK(in_v2); /* born in the cgroup2 directory (clone3 CLONE_INTO_CGROUP) */
+    char r = 0;
+    CHECK(read(res[0], &r, 1) == 1 && r == 'y');
+    for (size_t i = 0; i < cg->n; i++)
+        CHECK(pid_in(cg->dirs[i].full, child));
+    close(go[1]);
+    waitpid(child, NULL, 0);
+    close(go[0]);
+    close(res[0]);
+    close(res[1]);
+    CHECK(moat_cgroup_destroy(cg, &err) == 0);
+    moat_cgroup_free(cg);
+}
+
+static void test_live_fork_join(void) { in_harness(live_fork_join); }
+
 static const struct unit_test cgroup_tests[] = {
     UNIT_TEST(test_mountinfo_hybrid), UNIT_TEST(test_mountinfo_v1),     UNIT_TEST(test_mountinfo_v2),
     UNIT_TEST(test_proc_cgroup),      UNIT_TEST(test_paths),            UNIT_TEST(test_plan_hybrid),
     UNIT_TEST(test_plan_v1_v2),       UNIT_TEST(test_rootless_v1_errors), UNIT_TEST(test_json_roundtrip),
     UNIT_TEST(test_conversions),      UNIT_TEST(test_missing_files),   UNIT_TEST(test_bpf_program),      UNIT_TEST(test_live_limits),
     UNIT_TEST(test_live_bpf_device_filter), UNIT_TEST(test_live_hugetlb), UNIT_TEST(test_live_errors),
-    UNIT_TEST(test_live_rootless),    UNIT_END};
+    UNIT_TEST(test_live_rootless),    UNIT_TEST(test_live_fork_join), UNIT_END};
 UNIT_SUITE(cgroup, cgroup_tests);

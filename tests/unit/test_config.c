@@ -135,6 +135,30 @@ static void test_caps_names(void)
     CHECK(oci_rlimit_from_name("RLIMIT_NPROC") == RLIMIT_NPROC);
 }
 
+/* podman passes fileMode as stat's st_mode, file type bits included. */
+static void test_device_file_mode(void)
+{
+    _cleanup_error_ moat_error *err = NULL;
+    struct oci_spec *s = NULL;
+    const char *doc = "{\"ociVersion\":\"1.0\",\"linux\":{\"devices\":[{\"path\":\"/dev/mynull\",\"type\":\"c\","
+                      "\"major\":1,\"minor\":3,\"fileMode\":8630},{\"path\":\"/dev/loop9\",\"type\":\"b\","
+                      "\"major\":7,\"minor\":9,\"fileMode\":432}]}}";
+    CHECK(oci_spec_parse(doc, strlen(doc), "config.json", &s, &err) == 0);
+    CHECK(s && s->linux_.n_devices == 2);
+    if (s && s->linux_.n_devices == 2) {
+        CHECK(s->linux_.devices[0].has_file_mode && s->linux_.devices[0].file_mode == 0666);
+        CHECK(s->linux_.devices[1].file_mode == 0660);
+    }
+    oci_spec_free(s);
+    /* a char device's st_mode on a block device entry, and a stray bit */
+    expect_error("{\"ociVersion\":\"1.0\",\"linux\":{\"devices\":[{\"path\":\"/dev/x\",\"type\":\"b\",\"major\":1,"
+                 "\"minor\":3,\"fileMode\":8630}]}}",
+                 "disagree with type 'b'");
+    expect_error("{\"ociVersion\":\"1.0\",\"linux\":{\"devices\":[{\"path\":\"/dev/x\",\"type\":\"c\",\"major\":1,"
+                 "\"minor\":3,\"fileMode\":1000000}]}}",
+                 "fileMode");
+}
+
 static void test_process_file(void)
 {
     _cleanup_error_ moat_error *err = NULL;
@@ -150,5 +174,6 @@ static void test_process_file(void)
 }
 
 static const struct unit_test config_tests[] = {UNIT_TEST(test_good), UNIT_TEST(test_errors), UNIT_TEST(test_mount_options),
-                                         UNIT_TEST(test_caps_names), UNIT_TEST(test_process_file), UNIT_END};
+                                         UNIT_TEST(test_caps_names), UNIT_TEST(test_device_file_mode),
+                                         UNIT_TEST(test_process_file), UNIT_END};
 UNIT_SUITE(config, config_tests);

@@ -121,6 +121,9 @@ build_initramfs() {
   for a in $(/bin/busybox --list-full); do [ -e "$root/$a" ] || ln -s /bin/busybox "$root/$a"; done &&
   copy_bin "$MOAT_BUILD/tests/unit-tests" /moat/unit-tests &&
   copy_bin "$MOAT_BUILD/bin/moat-runtime" /usr/local/bin/moat-runtime &&
+  # `spec` dlopens libsubid (ldd does not list it): it and its libraries
+  subid=$(ldconfig -p | awk '$1 == "libsubid.so.4" && /x86-64/ {p = $NF} END {print p}') &&
+  [ -n "$subid" ] && copy_bin "$subid" "$subid" &&
   copy_bin "$(command -v jq)" /usr/bin/jq &&
   copy_bin /usr/bin/newuidmap /usr/bin/newuidmap && copy_bin /usr/bin/newgidmap /usr/bin/newgidmap &&
   chmod 4755 "$root/usr/bin/newuidmap" "$root/usr/bin/newgidmap" &&
