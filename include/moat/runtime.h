@@ -59,6 +59,11 @@ int moat_rt_exec(const struct moat_rt_opts *o, const char *id, const struct moat
 /* One JSON array of the OCI states of every container under the root. */
 int moat_rt_list_json(const struct moat_rt_opts *o, char **ret, moat_error **err);
 
+/* The hardened config.json template of `moat-runtime spec` (template.c);
+ * the engine's spec builder (src/engine/spec.c) starts from it. */
+struct json_object;
+int moat_spec_template(bool rootless, struct json_object **ret, moat_error **err);
+
 /* Parse a signal: "TERM", "SIGTERM", "15". */
 int moat_signal_parse(const char *s);
 

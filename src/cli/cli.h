@@ -12,10 +12,14 @@
 #include "moat/error.h"
 #include "moat/store.h"
 
+struct moat_client;
+
 struct cli {
     const char *data_root; /* --data-root, else $MOAT_ROOT, else the default */
     struct moat_store *store;
     const char *prog; /* "moat images", for usage messages */
+    const char *host; /* -H/--host, else $MOAT_HOST, else $DOCKER_HOST (see client.h) */
+    struct moat_client *client; /* opened on first use by cli_client() */
 };
 
 /* A command returns its exit status (>= 0) or -1 with *err set. */
@@ -23,6 +27,9 @@ typedef int (*cli_cmd_fn)(struct cli *c, int argc, char **argv, moat_error **err
 
 /* The store, opened on first use. */
 int cli_store(struct cli *c, struct moat_store **ret, moat_error **err);
+/* The API client (src/cli/client.h), opened once on first use (starting the
+ * user's moatd when needed); closed by main. */
+int cli_client(struct cli *c, struct moat_client **ret, moat_error **err);
 /* "\"moat tag\" requires exactly 2 arguments (see 'moat tag --help')". */
 int cli_args_error(struct cli *c, moat_error **err, const char *what);
 /* getopt returned '?' or ':' (optstring starts with ':'): Docker's words. */
@@ -74,5 +81,15 @@ int cmd_system_reset(struct cli *c, int argc, char **argv, moat_error **err);
 int cmd_system_check(struct cli *c, int argc, char **argv, moat_error **err);
 int cmd_info(struct cli *c, int argc, char **argv, moat_error **err);
 int cmd_version(struct cli *c, int argc, char **argv, moat_error **err);
+/* The streaming container commands (cmd_run.c ... cmd_stats.c). */
+int cmd_run(struct cli *c, int argc, char **argv, moat_error **err);
+int cmd_create(struct cli *c, int argc, char **argv, moat_error **err);
+int cmd_start(struct cli *c, int argc, char **argv, moat_error **err);
+int cmd_attach(struct cli *c, int argc, char **argv, moat_error **err);
+int cmd_exec(struct cli *c, int argc, char **argv, moat_error **err);
+int cmd_logs(struct cli *c, int argc, char **argv, moat_error **err);
+int cmd_wait(struct cli *c, int argc, char **argv, moat_error **err);
+int cmd_events(struct cli *c, int argc, char **argv, moat_error **err);
+int cmd_stats(struct cli *c, int argc, char **argv, moat_error **err);
 
 #endif

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/ctr_cmds.h"
+#include "cli/client.h"
 #include "moat/log.h"
 #include "moat/util.h"
 #include "moat/version.h"
@@ -36,7 +38,51 @@ static const struct command image_cmds[] = {
     {NULL, NULL, NULL, NULL},
 };
 
+static const struct command container_cmds[] = {
+    {"run", cmd_run, NULL, "Run a command in a new container"},
+    {"create", cmd_create, NULL, "Create a new container"},
+    {"start", cmd_start, NULL, "Start one or more stopped containers"},
+    {"attach", cmd_attach, NULL, "Attach local standard input, output, and error streams to a running container"},
+    {"exec", cmd_exec, NULL, "Run a command in a running container"},
+    {"logs", cmd_logs, NULL, "Fetch the logs of a container"},
+    {"wait", cmd_wait, NULL, "Block until one or more containers stop, then print their exit codes"},
+    {"stats", cmd_stats, NULL, "Display a live stream of container(s) resource usage statistics"},
+    {"ls", cmd_ps, NULL, "List containers"},
+    {"list", cmd_ps, NULL, NULL},
+    {"ps", cmd_ps, NULL, NULL},
+    {"inspect", cmd_container_inspect, NULL, "Display detailed information on one or more containers"},
+    {"stop", cmd_stop, NULL, "Stop one or more running containers"},
+    {"kill", cmd_kill, NULL, "Kill one or more running containers"},
+    {"restart", cmd_restart, NULL, "Restart one or more containers"},
+    {"pause", cmd_pause, NULL, "Pause all processes within one or more containers"},
+    {"unpause", cmd_unpause, NULL, "Unpause all processes within one or more containers"},
+    {"rm", cmd_rm, NULL, "Remove one or more containers"},
+    {"remove", cmd_rm, NULL, NULL},
+    {"rename", cmd_rename, NULL, "Rename a container"},
+    {"update", cmd_update, NULL, "Update configuration of one or more containers"},
+    {"top", cmd_top, NULL, "Display the running processes of a container"},
+    {"port", cmd_port, NULL, "List port mappings or a specific mapping for the container"},
+    {"diff", cmd_diff, NULL, "Inspect changes to files or directories on a container's filesystem"},
+    {"commit", cmd_commit, NULL, "Create a new image from a container's changes"},
+    {"export", cmd_export, NULL, "Export a container's filesystem as a tar archive"},
+    {"cp", cmd_cp, NULL, "Copy files/folders between a container and the local filesystem"},
+    {"prune", cmd_container_prune, NULL, "Remove all stopped containers"},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const struct command volume_cmds[] = {
+    {"create", cmd_volume_create, NULL, "Create a volume"},
+    {"ls", cmd_volume_ls, NULL, "List volumes"},
+    {"list", cmd_volume_ls, NULL, NULL},
+    {"inspect", cmd_volume_inspect, NULL, "Display detailed information on one or more volumes"},
+    {"rm", cmd_volume_rm, NULL, "Remove one or more volumes"},
+    {"remove", cmd_volume_rm, NULL, NULL},
+    {"prune", cmd_volume_prune, NULL, "Remove all unused local volumes"},
+    {NULL, NULL, NULL, NULL},
+};
+
 static const struct command system_cmds[] = {
+    {"events", cmd_events, NULL, "Get real time events from the server"},
     {"df", cmd_system_df, NULL, "Show disk usage"},
     {"check", cmd_system_check, NULL, "Check the image store: re-verify every blob and layer"},
     {"info", cmd_info, NULL, "Display system-wide information"},
@@ -45,6 +91,15 @@ static const struct command system_cmds[] = {
 };
 
 static const struct command commands[] = {
+    {"run", cmd_run, NULL, "Run a command in a new container"},
+    {"create", cmd_create, NULL, "Create a new container"},
+    {"start", cmd_start, NULL, "Start one or more stopped containers"},
+    {"attach", cmd_attach, NULL, "Attach local standard input, output, and error streams to a running container"},
+    {"exec", cmd_exec, NULL, "Run a command in a running container"},
+    {"logs", cmd_logs, NULL, "Fetch the logs of a container"},
+    {"wait", cmd_wait, NULL, "Block until one or more containers stop, then print their exit codes"},
+    {"events", cmd_events, NULL, "Get real time events from the server"},
+    {"stats", cmd_stats, NULL, "Display a live stream of container(s) resource usage statistics"},
     {"images", cmd_images, NULL, "List images"},
     {"rmi", cmd_rmi, NULL, "Remove one or more images"},
     {"tag", cmd_tag, NULL, "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"},
@@ -52,9 +107,26 @@ static const struct command commands[] = {
     {"import", cmd_import, NULL, "Import the contents from a tarball to create a filesystem image"},
     {"save", cmd_save, NULL, "Save one or more images to a tar archive"},
     {"load", cmd_load, NULL, "Load an image from a tar archive or STDIN"},
-    {"inspect", cmd_image_inspect, NULL, "Return low-level information on images"},
+    {"inspect", cmd_inspect, NULL, "Return low-level information on Docker objects"},
+    {"ps", cmd_ps, NULL, "List containers"},
+    {"stop", cmd_stop, NULL, "Stop one or more running containers"},
+    {"kill", cmd_kill, NULL, "Kill one or more running containers"},
+    {"restart", cmd_restart, NULL, "Restart one or more containers"},
+    {"pause", cmd_pause, NULL, "Pause all processes within one or more containers"},
+    {"unpause", cmd_unpause, NULL, "Unpause all processes within one or more containers"},
+    {"rm", cmd_rm, NULL, "Remove one or more containers"},
+    {"rename", cmd_rename, NULL, "Rename a container"},
+    {"update", cmd_update, NULL, "Update configuration of one or more containers"},
+    {"top", cmd_top, NULL, "Display the running processes of a container"},
+    {"port", cmd_port, NULL, "List port mappings or a specific mapping for the container"},
+    {"diff", cmd_diff, NULL, "Inspect changes to files or directories on a container's filesystem"},
+    {"commit", cmd_commit, NULL, "Create a new image from a container's changes"},
+    {"export", cmd_export, NULL, "Export a container's filesystem as a tar archive"},
+    {"cp", cmd_cp, NULL, "Copy files/folders between a container and the local filesystem"},
+    {"volume", NULL, volume_cmds, "Manage volumes"},
     {"info", cmd_info, NULL, "Display system-wide information"},
     {"version", cmd_version, NULL, "Show the moat version information"},
+    {"container", NULL, container_cmds, "Manage containers"},
     {"image", NULL, image_cmds, "Manage images"},
     {"system", NULL, system_cmds, "Manage moat"},
     {NULL, NULL, NULL, NULL},
@@ -68,6 +140,17 @@ int cli_store(struct cli *c, struct moat_store **ret, moat_error **err)
             return -1;
     }
     *ret = c->store;
+    return 0;
+}
+
+int cli_client(struct cli *c, struct moat_client **ret, moat_error **err)
+{
+    if (!c->client) {
+        struct moat_client_opts o = {.host = c->host, .data_root = c->data_root};
+        if (moat_client_open_opts(&o, &c->client, err) < 0)
+            return -1;
+    }
+    *ret = c->client;
     return 0;
 }
 
@@ -110,12 +193,15 @@ static void usage(FILE *f, const struct command *tab, const char *group)
                    "      --data-root DIR   Root of the image store (default /var/lib/moat as root,\n"
                    "                        $XDG_DATA_HOME/moat otherwise; or $MOAT_ROOT)\n"
                    "  -D, --debug           Enable debug output\n"
+                   "  -H, --host string     Daemon socket to connect to (unix://PATH; or $MOAT_HOST,\n"
+                   "                        $DOCKER_HOST)\n"
                    "  -v, --version         Print version information and quit\n\n");
     fprintf(f, "Commands:\n");
     for (size_t i = 0; tab[i].name; i++)
         if (tab[i].help)
             fprintf(f, "  %-14s %s\n", tab[i].name, tab[i].help);
-    fprintf(f, "\nRun 'moat %sCOMMAND --help' for more information on a command.\n", group ? "image " : "");
+    fprintf(f, "\nRun 'moat %s%sCOMMAND --help' for more information on a command.\n", group ? group : "",
+            group ? " " : "");
 }
 
 static const struct command *find(const struct command *tab, const char *name)
@@ -186,6 +272,12 @@ int main(int argc, char **argv)
             c.data_root = argv[++i];
         } else if (!strncmp(a, "--data-root=", 12)) {
             c.data_root = a + 12;
+        } else if ((!strcmp(a, "-H") || !strcmp(a, "--host")) && i + 1 < argc) {
+            c.host = argv[++i];
+        } else if (!strncmp(a, "--host=", 7)) {
+            c.host = a + 7;
+        } else if (!strncmp(a, "-H", 2) && a[2]) {
+            c.host = a + 2;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout, commands, NULL);
             return 0;
@@ -200,6 +292,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "moat: write standard output: %s\n", strerror(errno));
         rc = 1;
     }
+    moat_client_close(c.client);
     moat_store_close(c.store);
     return rc;
 }

@@ -1,0 +1,521 @@
+/* Containers: create, the saved record, load, rename, remove. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <json-c/json.h>
+
+#include "engine/container.h"
+#include "moat/http.h"
+#include "moat/image.h"
+#include "moat/json.h"
+#include "moat/layer.h"
+#include "moat/log.h"
+#include "moat/snapshot.h"
+#include "moat/store.h"
+#include "moat/util.h"
+#include "moat/volume.h"
+
+#define RECORD_MAX (8u << 20)
+
+static const char *const status_names[] = {"created", "running", "paused", "restarting", "removing", "exited", "dead"};
+
+const char *ctr_status_name(enum ctr_status s)
+{
+    return (unsigned)s < ARRAY_SIZE(status_names) ? status_names[s] : "dead";
+}
+
+static enum ctr_status status_parse(const char *s)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(status_names); i++)
+        if (s && !strcmp(s, status_names[i]))
+            return (enum ctr_status)i;
+    return CTR_DEAD;
+}
+
+int ctr_validate_name(const char *name, moat_error **err)
+{
+    const char *n = name[0] == '/' ? name + 1 : name;
+    size_t len = strlen(n);
+    bool ok = len >= 1 && len <= 128;
+    for (size_t i = 0; ok && i < len; i++) {
+        char ch = n[i];
+        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+        ok = alnum || (i > 0 && (ch == '_' || ch == '.' || ch == '-'));
+    }
+    if (!ok || len < 2)
+        return moat_err(err, EINVAL, "Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name);
+    return 0;
+}
+
+void ctr_set_status(struct moat_container *c, enum ctr_status s)
+{
+    c->status = s;
+}
+
+static void vol_clear(struct ctr_volume *v)
+{
+    free(v->type);
+    free(v->name);
+    free(v->source);
+    free(v->destination);
+    free(v->mode);
+}
+
+void ctr_free(struct moat_container *c)
+{
+    if (!c)
+        return;
+    logs_free_container(c);
+    while (c->waiters) { /* nobody is left to answer them later */
+        struct waiter *w = c->waiters;
+        c->waiters = w->next;
+        moat_http_on_close(w->req, NULL, NULL);
+        moat_http_reply_error(w->req, 404, "No such container: %s", c->id);
+        free(w);
+    }
+    relay_close_all(c);
+    free(c->id);
+    free(c->name);
+    free(c->image_ref);
+    free(c->image_id);
+    free(c->created);
+    if (c->body)
+        json_object_put(c->body);
+    moat_create_req_free(c->req);
+    free(c->dir);
+    free(c->run_dir);
+    for (size_t i = 0; i < c->n_vols; i++)
+        vol_clear(&c->vols[i]);
+    free(c->vols);
+    free(c->started_at);
+    free(c->finished_at);
+    free(c->error);
+    if (c->monitor_ev)
+        event_free(c->monitor_ev);
+    if (c->stop_timer)
+        event_free(c->stop_timer);
+    if (c->restart_timer)
+        event_free(c->restart_timer);
+    if (c->monitor_pidfd >= 0)
+        close(c->monitor_pidfd);
+    free(c);
+}
+
+/* ---- the record -------------------------------------------------------------------- */
+static void add_str(struct json_object *o, const char *k, const char *v)
+{
+    json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
+}
+
+int ctr_save(struct moat_container *c, moat_error **err)
+{
+    _cleanup_json_ struct json_object *o = json_object_new_object();
+    add_str(o, "Id", c->id);
+    add_str(o, "Name", c->name);
+    add_str(o, "Created", c->created);
+    add_str(o, "Image", c->image_id);
+    add_str(o, "ImageRef", c->image_ref);
+    json_object_object_add(o, "Body", json_object_get(c->body));
+    json_object_object_add(o, "IdSlice", json_object_new_int64(c->id_slice));
+    json_object_object_add(o, "Populated", json_object_new_boolean(c->populated));
+    struct json_object *vols = json_object_new_array();
+    for (size_t i = 0; i < c->n_vols; i++) {
+        struct ctr_volume *v = &c->vols[i];
+        struct json_object *vo = json_object_new_object();
+        add_str(vo, "Type", v->type);
+        add_str(vo, "Name", v->name);
+        add_str(vo, "Source", v->source);
+        add_str(vo, "Destination", v->destination);
+        add_str(vo, "Mode", v->mode);
+        json_object_object_add(vo, "RW", json_object_new_boolean(v->rw));
+        json_object_object_add(vo, "Anonymous", json_object_new_boolean(v->anonymous));
+        json_object_object_add(vo, "Populate", json_object_new_boolean(v->populate));
+        json_object_object_add(vo, "IdMap", json_object_new_boolean(v->idmap));
+        json_object_array_add(vols, vo);
+    }
+    json_object_object_add(o, "Volumes", vols);
+    struct json_object *st = json_object_new_object();
+    add_str(st, "Status", ctr_status_name(c->status));
+    json_object_object_add(st, "Pid", json_object_new_int64(c->pid));
+    json_object_object_add(st, "MonitorPid", json_object_new_int64(c->monitor_pid));
+    json_object_object_add(st, "ExitCode", json_object_new_int(c->exit_code));
+    add_str(st, "StartedAt", c->started_at);
+    add_str(st, "FinishedAt", c->finished_at);
+    add_str(st, "Error", c->error);
+    json_object_object_add(st, "OOMKilled", json_object_new_boolean(c->oom_killed));
+    json_object_object_add(st, "RestartCount", json_object_new_int(c->restart_count));
+    json_object_object_add(st, "HasRun", json_object_new_boolean(c->has_run));
+    json_object_object_add(st, "ManualStop", json_object_new_boolean(c->manual_stop));
+    json_object_object_add(o, "State", st);
+    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    _cleanup_close_ int dfd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return moat_err_sys(err, "open '%s'", c->dir);
+    return moat_write_file_atomic(dfd, "container.json", s, strlen(s), 0600, err);
+}
+
+static char *jstr(struct json_object *o, const char *k)
+{
+    struct json_object *v;
+    if (!json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_string))
+        return NULL;
+    return xstrdup(json_object_get_string(v));
+}
+
+static int64_t jint(struct json_object *o, const char *k)
+{
+    struct json_object *v;
+    return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
+}
+
+static bool jbool(struct json_object *o, const char *k)
+{
+    struct json_object *v;
+    return json_object_object_get_ex(o, k, &v) && json_object_get_boolean(v);
+}
+
+static struct moat_container *ctr_alloc(struct moat_engine *e, const char *id)
+{
+    struct moat_container *c = xcalloc(1, sizeof *c);
+    c->e = e;
+    c->id = xstrdup(id);
+    c->dir = xasprintf("%s/containers/%s", e->store_root, id);
+    c->run_dir = xasprintf("%s/c/%.12s", e->run_dir, id);
+    c->monitor_pidfd = -1;
+    return c;
+}
+
+int ctr_load(struct moat_engine *e, const char *id, struct moat_container **ret, moat_error **err)
+{
+    _cleanup_free_ char *path = xasprintf("%s/containers/%s/container.json", e->store_root, id);
+    _cleanup_json_ struct json_object *o = NULL;
+    if (moat_json_parse_file_at(AT_FDCWD, path, RECORD_MAX, "container.json", &o, err) < 0)
+        return -1;
+    struct json_object *body = NULL, *st = NULL, *vols = NULL;
+    if (!json_object_object_get_ex(o, "Body", &body) || !json_object_object_get_ex(o, "State", &st))
+        return moat_err(err, EINVAL, "%s: Body or State missing", path);
+    struct moat_container *c = ctr_alloc(e, id);
+    c->name = jstr(o, "Name");
+    c->created = jstr(o, "Created");
+    c->image_id = jstr(o, "Image");
+    c->image_ref = jstr(o, "ImageRef");
+    c->id_slice = (uint32_t)jint(o, "IdSlice");
+    c->populated = jbool(o, "Populated");
+    c->body = json_object_get(body);
+    const char *bs = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN);
+    if (!c->name || moat_create_req_parse(bs, strlen(bs), &c->req, err) < 0) {
+        if (!c->name)
+            moat_err(err, EINVAL, "%s: Name missing", path);
+        ctr_free(c);
+        return -1;
+    }
+    if (json_object_object_get_ex(o, "Volumes", &vols) && json_object_is_type(vols, json_type_array)) {
+        size_t n = json_object_array_length(vols);
+        c->vols = xcalloc(n ? n : 1, sizeof *c->vols);
+        for (size_t i = 0; i < n; i++) {
+            struct json_object *vo = json_object_array_get_idx(vols, i);
+            struct ctr_volume *v = &c->vols[c->n_vols++];
+            v->type = jstr(vo, "Type");
+            v->name = jstr(vo, "Name");
+            v->source = jstr(vo, "Source");
+            v->destination = jstr(vo, "Destination");
+            v->mode = jstr(vo, "Mode");
+            v->rw = jbool(vo, "RW");
+            v->anonymous = jbool(vo, "Anonymous");
+            v->populate = jbool(vo, "Populate");
+            v->idmap = jbool(vo, "IdMap");
+        }
+    }
+    _cleanup_free_ char *status = jstr(st, "Status");
+    c->status = status_parse(status);
+    c->pid = (pid_t)jint(st, "Pid");
+    c->monitor_pid = (pid_t)jint(st, "MonitorPid");
+    c->exit_code = (int)jint(st, "ExitCode");
+    c->started_at = jstr(st, "StartedAt");
+    c->finished_at = jstr(st, "FinishedAt");
+    c->error = jstr(st, "Error");
+    c->oom_killed = jbool(st, "OOMKilled");
+    c->restart_count = (int)jint(st, "RestartCount");
+    c->has_run = jbool(st, "HasRun");
+    c->manual_stop = jbool(st, "ManualStop");
+    *ret = c;
+    return 0;
+}
+
+/* ---- create -------------------------------------------------------------------------- */
+static bool has_destination(struct moat_container *c, const char *dst)
+{
+    for (size_t i = 0; i < c->n_vols; i++)
+        if (!strcmp(c->vols[i].destination, dst))
+            return true;
+    return false;
+}
+
+static int add_volume(struct moat_container *c, const struct moat_mount_req *m, moat_error **err)
+{
+    struct moat_engine *e = c->e;
+    if (has_destination(c, m->target))
+        return moat_err(err, EINVAL, "Duplicate mount point: %s", m->target);
+    struct ctr_volume v = {.type = xstrdup(m->type), .destination = xstrdup(m->target), .rw = !m->read_only};
+    v.mode = xstrdup(m->read_only ? "ro" : "");
+    if (!strcmp(m->type, "volume")) {
+        bool anon = !m->source || !m->source[0];
+        _cleanup_free_ char *name = anon ? engine_random_hex(32) : xstrdup(m->source);
+        struct moat_volume vol = {0};
+        bool existed = false;
+        if (!anon) {
+            _cleanup_error_ moat_error *e2 = NULL;
+            existed = moat_volume_get(e->volumes, name, &vol, &e2) == 0;
+            if (existed)
+                moat_volume_clear(&vol);
+        }
+        if (moat_volume_create(e->volumes, name, m->labels, NULL, anon, &vol, err) < 0) {
+            vol_clear(&v);
+            return -1;
+        }
+        v.name = xstrdup(vol.name);
+        v.source = xstrdup(vol.mountpoint);
+        v.anonymous = anon;
+        v.populate = !existed && !m->no_copy;
+        v.idmap = !e->rootless; /* volume files keep the container's ids unshifted: id-mapped per container */
+        moat_volume_clear(&vol);
+        moat_engine_event(e, "volume", "create", v.name, (char *const[]){"driver", "local", NULL});
+    } else if (!strcmp(m->type, "bind")) {
+        char *const forbidden[] = {e->socket_path, e->store_root, e->run_dir, NULL};
+        if (moat_bind_source_check(m->source, true, forbidden, &v.source, err) < 0) {
+            vol_clear(&v);
+            return -1;
+        }
+    } else if (!strcmp(m->type, "tmpfs")) {
+        v.source = xstrdup(m->options ? m->options : "");
+    } else {
+        vol_clear(&v);
+        return moat_err(err, EINVAL, "invalid mount config: mount type '%s' is not supported", m->type);
+    }
+    c->vols = xrealloc(c->vols, (c->n_vols + 1) * sizeof *c->vols);
+    c->vols[c->n_vols++] = v;
+    return 0;
+}
+
+/* The image's VOLUME entries ("config"."Volumes" keys) become anonymous volumes. */
+static int image_volumes(struct moat_container *c, const struct moat_image *img, moat_error **err)
+{
+    struct json_object *cfg = NULL, *vols = NULL;
+    if (!img->config || !img->config->json || !json_object_object_get_ex(img->config->json, "config", &cfg) ||
+        !json_object_object_get_ex(cfg, "Volumes", &vols) || !json_object_is_type(vols, json_type_object))
+        return 0;
+    json_object_object_foreach(vols, target, val)
+    {
+        (void)val;
+        if (target[0] != '/' || has_destination(c, target))
+            continue;
+        struct moat_mount_req m = {.type = (char *)"volume", .target = target};
+        if (add_volume(c, &m, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int container_volumes(struct moat_container *c, const struct moat_image *img, moat_error **err)
+{
+    const struct moat_create_req *r = c->req;
+    for (size_t i = 0; i < r->n_mounts; i++)
+        if (add_volume(c, &r->mounts[i], err) < 0)
+            return -1;
+    for (size_t i = 0; r->volumes && r->volumes[i]; i++) {
+        if (has_destination(c, r->volumes[i]))
+            continue;
+        struct moat_mount_req m = {.type = (char *)"volume", .target = r->volumes[i]};
+        if (add_volume(c, &m, err) < 0)
+            return -1;
+    }
+    /* --volumes-from: the other container's mounts, same mode unless ":ro"/":rw" is given. */
+    for (size_t i = 0; r->volumes_from && r->volumes_from[i]; i++) {
+        _cleanup_free_ char *ref = xstrdup(r->volumes_from[i]);
+        char *mode = strchr(ref, ':');
+        if (mode)
+            *mode++ = '\0';
+        struct moat_container *src = NULL;
+        if (moat_engine_find(c->e, ref, &src, err) < 0)
+            return -1;
+        for (size_t j = 0; j < src->n_vols; j++) {
+            struct ctr_volume *sv = &src->vols[j];
+            if (has_destination(c, sv->destination) || !strcmp(sv->type, "tmpfs"))
+                continue;
+            struct ctr_volume v = {.type = xstrdup(sv->type), .name = xstrdup_or_null(sv->name),
+                                   .source = xstrdup(sv->source), .destination = xstrdup(sv->destination),
+                                   .rw = mode ? strcmp(mode, "ro") != 0 : sv->rw, .idmap = sv->idmap,
+                                   .mode = xstrdup(mode ? mode : (sv->mode ? sv->mode : ""))};
+            c->vols = xrealloc(c->vols, (c->n_vols + 1) * sizeof *c->vols);
+            c->vols[c->n_vols++] = v;
+        }
+    }
+    return image_volumes(c, img, err);
+}
+
+static int name_taken(struct moat_engine *e, const char *name, moat_error **err)
+{
+    for (size_t i = 0; i < e->n_ctrs; i++)
+        if (!strcmp(e->ctrs[i]->name, name))
+            return moat_err(err, EEXIST,
+                            "Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to "
+                            "remove (or rename) that container to be able to reuse that name.",
+                            name, e->ctrs[i]->id);
+    return 0;
+}
+
+/* The container's directories, root filesystem and volumes. */
+static int create_parts(struct moat_container *c, struct moat_image *img, bool *snap, bool *dir, moat_error **err)
+{
+    struct moat_engine *e = c->e;
+    if (!e->rootless && engine_alloc_slice(e, &c->id_slice, err) < 0)
+        return -1;
+    if (mkdir(c->dir, 0700) < 0)
+        return moat_err_sys(err, "create '%s'", c->dir);
+    *dir = true;
+    _cleanup_free_ char *bundle = xasprintf("%s/bundle", c->dir);
+    _cleanup_free_ char *rootfs = xasprintf("%s/bundle/rootfs", c->dir);
+    if (mkdir(bundle, 0700) < 0 || mkdir(rootfs, 0755) < 0)
+        return moat_err_sys(err, "create the bundle of %.12s", c->id);
+    uint32_t ub = 0, gb = 0, sz = 0;
+    engine_slice_range(c->id_slice, &ub, &gb, &sz);
+    struct moat_snapshot_opts so = {.owner = c->id, .chown_upper = !e->rootless, .uid = ub, .gid = gb,
+                                    .copy = e->rootless};
+    struct moat_snapshot *sn = NULL;
+    if (moat_snapshot_create(e->store, c->id, img->id, &so, &sn, err) < 0)
+        return moat_err_wrap(err, "create the root filesystem");
+    moat_snapshot_free(sn);
+    *snap = true;
+    if (container_volumes(c, img, err) < 0)
+        return -1;
+    return ctr_save(c, err);
+}
+
+int ctr_create(struct moat_engine *e, const char *name, const char *body, size_t len, struct moat_container **ret,
+               char ***ret_warnings, moat_error **err)
+{
+    (void)ret_warnings;
+    _cleanup_json_ struct json_object *bj = NULL;
+    if (moat_json_parse(body, len, MOAT_CREATE_MAX_BODY, "create request", &bj, err) < 0)
+        return -1;
+    struct moat_create_req *req = NULL;
+    if (moat_create_req_parse(body, len, &req, err) < 0)
+        return -1;
+    if (moat_spec_check(req, err) < 0) {
+        moat_create_req_free(req);
+        return -1;
+    }
+    if (!req->image || !req->image[0]) {
+        moat_create_req_free(req);
+        return moat_err(err, EINVAL, "Config.Image: an image is required");
+    }
+    if (name && name[0]) {
+        if (ctr_validate_name(name, err) < 0 || name_taken(e, name[0] == '/' ? name + 1 : name, err) < 0) {
+            moat_create_req_free(req);
+            return -1;
+        }
+    }
+    struct moat_image img = {0};
+    if (moat_image_lookup(e->store, req->image, MOAT_LOOKUP_BUILTIN, &img, err) < 0) {
+        moat_create_req_free(req);
+        return -1;
+    }
+    _cleanup_free_ char *id = engine_random_hex(32);
+    struct moat_container *c = ctr_alloc(e, id);
+    c->req = req;
+    c->body = TAKE_PTR(bj);
+    c->name = name && name[0] ? xstrdup(name[0] == '/' ? name + 1 : name) : engine_name_random(e);
+    c->image_ref = xstrdup(req->image);
+    c->image_id = xstrdup(img.id);
+    char now[64];
+    moat_rfc3339_now(now, sizeof now);
+    c->created = xstrdup(now);
+    c->status = CTR_CREATED;
+    bool snap = false, dir = false;
+    if (create_parts(c, &img, &snap, &dir, err) < 0)
+        goto fail;
+    moat_image_clear(&img);
+    engine_add(e, c);
+    moat_engine_event(e, "container", "create", c->id, NULL);
+    *ret = c;
+    return 0;
+fail:
+    moat_image_clear(&img);
+    for (size_t i = 0; i < c->n_vols; i++)
+        if (c->vols[i].anonymous) {
+            _cleanup_error_ moat_error *e2 = NULL;
+            moat_volume_remove(e->volumes, c->vols[i].name, true, &e2);
+        }
+    if (snap) {
+        _cleanup_error_ moat_error *e2 = NULL;
+        moat_snapshot_remove(e->store, c->id, &e2);
+    }
+    if (dir) {
+        _cleanup_error_ moat_error *e2 = NULL;
+        moat_rm_rf_at(AT_FDCWD, c->dir, &e2);
+    }
+    ctr_free(c);
+    return -1;
+}
+
+int ctr_rename(struct moat_container *c, const char *name, moat_error **err)
+{
+    const char *n = name && name[0] == '/' ? name + 1 : name;
+    if (!n || ctr_validate_name(n, err) < 0)
+        return n ? -1 : moat_err(err, EINVAL, "Neither old nor new names may be empty");
+    if (!strcmp(n, c->name))
+        return moat_err(err, EINVAL, "Renaming a container with the same name as its current name");
+    if (name_taken(c->e, n, err) < 0)
+        return -1;
+    char *old = c->name;
+    c->name = xstrdup(n);
+    if (ctr_save(c, err) < 0) {
+        free(c->name);
+        c->name = old;
+        return -1;
+    }
+    moat_engine_event(c->e, "container", "rename", c->id, (char *const[]){"oldName", old, NULL});
+    free(old);
+    return 0;
+}
+
+int ctr_remove(struct moat_container *c, bool volumes, moat_error **err)
+{
+    struct moat_engine *e = c->e;
+    if (c->status == CTR_RUNNING || c->status == CTR_PAUSED || c->status == CTR_RESTARTING)
+        return moat_err(err, EEXIST,
+                        "You cannot remove a %s container %s. Stop the container before attempting removal or force "
+                        "remove",
+                        ctr_status_name(c->status), c->id);
+    _cleanup_free_ char *rootfs = xasprintf("%s/bundle/rootfs", c->dir);
+    umount2(rootfs, MNT_DETACH); /* left mounted by a crash: harmless when not mounted */
+    exec_drop_container(e, c);
+    relay_close_all(c);
+    _cleanup_error_ moat_error *e2 = NULL;
+    if (moat_snapshot_remove(e->store, c->id, &e2) < 0 && e2->errnum != ENOENT)
+        moat_log(MOAT_LOG_WARN, "remove the root filesystem of %.12s: %s", c->id, e2->msg);
+    for (size_t i = 0; volumes && i < c->n_vols; i++) {
+        if (!c->vols[i].anonymous || !c->vols[i].name)
+            continue;
+        _cleanup_free_ char *vname = xstrdup(c->vols[i].name);
+        free(c->vols[i].name);
+        c->vols[i].name = NULL; /* not in use by us any more */
+        _cleanup_error_ moat_error *e3 = NULL;
+        if (moat_volume_remove(e->volumes, vname, false, &e3) == 0)
+            moat_engine_event(e, "volume", "destroy", vname, NULL);
+    }
+    _cleanup_error_ moat_error *e4 = NULL;
+    if (moat_rm_rf_at(AT_FDCWD, c->dir, &e4) < 0)
+        return moat_err(err, e4->errnum ? e4->errnum : EIO, "remove container %.12s: %s", c->id, e4->msg);
+    _cleanup_error_ moat_error *e5 = NULL;
+    moat_rm_rf_at(AT_FDCWD, c->run_dir, &e5);
+    moat_engine_event(e, "container", "destroy", c->id, NULL);
+    return 0;
+}

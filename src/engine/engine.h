@@ -1,0 +1,75 @@
+/* moatd's engine: containers, execs, events, over the image store, volumes,
+ * the spec builder, the monitor and the runtime.  Single-threaded: everything
+ * runs on one libevent loop; work that takes long (image load, build) runs in
+ * a child process.  State is files written atomically under the store root:
+ *
+ *   <store>/containers/<id>/container.json  the record (Docker's inspect shape, less State)
+ *   <store>/containers/<id>/state.json      State (Status, Pid, ExitCode, StartedAt...)
+ *   <store>/containers/<id>/bundle/         config.json and rootfs/ (the snapshot's mount point)
+ *   <store>/containers/<id>/container.log   json-file logs (the monitor writes them)
+ *   <store>/containers/<id>/exit.json       the monitor's record of the last exit
+ *   <run>/c/<id12>/                         the monitor's sockets and pid files
+ *
+ * <run> is /run/moat as root; rootless $XDG_RUNTIME_DIR/moat, or a private
+ * /tmp/moat-<uid> (0700, ours) when that variable is unset. */
+#ifndef MOAT_ENGINE_H
+#define MOAT_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "moat/error.h"
+
+struct event_base;
+struct json_object;
+struct moat_store;
+struct moat_volumes;
+struct moat_container;
+
+struct moat_engine_opts {
+    const char *store_root; /* NULL: the store's default */
+    const char *run_dir;    /* NULL: see above */
+    const char *socket;     /* NULL: <run>/moat.sock */
+    const char *runtime;    /* NULL: moat-runtime next to moatd, else in PATH */
+    const char *monitor;    /* NULL: moat-monitor next to moatd, else in PATH */
+};
+
+struct moat_engine {
+    struct event_base *base;
+    struct moat_store *store;
+    struct moat_volumes *volumes;
+    char *store_root, *run_dir, *socket_path, *runtime_path, *monitor_path, *runtime_root;
+    bool rootless;
+    int64_t started_unix;
+    struct moat_container **ctrs; /* every container */
+    size_t n_ctrs;
+    struct event_sub *subs;       /* GET /events listeners (events.c) */
+    struct event_ring *ev_ring;   /* the last events, for since= (events.c) */
+};
+
+int moat_engine_new(const struct moat_engine_opts *o, struct event_base *base, struct moat_engine **ret,
+                    moat_error **err);
+void moat_engine_free(struct moat_engine *e);
+
+/* ---- events (events.c) ---------------------------------------------------------- */
+/* Record and broadcast one event: type "container"|"image"|"volume"|"network",
+ * action "create", "start", "die", ...; id the object; attrs k, v, ..., NULL
+ * (container events add the container's labels, image and name themselves). */
+void moat_engine_event(struct moat_engine *e, const char *type, const char *action, const char *id,
+                       char *const *attrs);
+
+/* ---- containers (container.c) --------------------------------------------------- */
+/* Find by full ID, name (with or without '/') or unique ID prefix.  ENOENT
+ * "No such container: x"; EINVAL when a prefix is ambiguous. */
+int moat_engine_find(struct moat_engine *e, const char *ref, struct moat_container **ret, moat_error **err);
+/* For the image store's in-use hook and the volume hook. */
+int moat_engine_image_in_use(void *ctx, const char *image_id, char **ret_container, bool *ret_running,
+                             moat_error **err);
+int moat_engine_volume_in_use(void *ctx, const char *name, char **ret_container, moat_error **err);
+size_t moat_engine_count(struct moat_engine *e, const char *status); /* NULL: all; "stopped" */
+/* <run>/moat.sock for this user (the CLI's default endpoint too). */
+char *moat_engine_default_socket(void);
+
+#endif
