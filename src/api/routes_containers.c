@@ -389,7 +389,8 @@ static void h_list(struct api_call *c)
     char **exited = api_filter_values(filters, "exited");
     struct moat_engine *e = c->engine;
     struct moat_container **v = xcalloc(e->n_ctrs + 1, sizeof *v);
-    memcpy(v, e->ctrs, e->n_ctrs * sizeof *v);
+    if (e->n_ctrs)
+        memcpy(v, e->ctrs, e->n_ctrs * sizeof *v);
     qsort(v, e->n_ctrs, sizeof *v, cmp_created);
     _cleanup_json_ struct json_object *out = json_object_new_array();
     if (limit > 0)

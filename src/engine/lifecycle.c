@@ -692,8 +692,18 @@ int ctr_kill(struct moat_container *c, int sig, moat_error **err)
         return moat_err(err, EEXIST, "Container %s is not running", c->id);
     char s[16];
     snprintf(s, sizeof s, "%d", sig);
-    if (ctr_runtime(c->e, (char *const[]){(char *)"kill", c->id, s, NULL}, NULL, err) < 0)
+    char *rterr = NULL;
+    if (ctr_runtime(c->e, (char *const[]){(char *)"kill", c->id, s, NULL}, &rterr, err) < 0) {
+        /* It died and its monitor's exit is not processed yet: Docker's answer for a stopped one. */
+        bool gone = rterr && (strstr(rterr, "does not exist") || strstr(rterr, "not running") || strstr(rterr, "stopped"));
+        free(rterr);
+        if (gone) {
+            moat_error_freep(err);
+            return moat_err(err, EEXIST, "Container %s is not running", c->id);
+        }
         return moat_err_wrap(err, "Cannot kill container: %s", c->id);
+    }
+    free(rterr);
     if (c->status == CTR_PAUSED && (sig == SIGKILL || sig == SIGTERM)) {
         _cleanup_error_ moat_error *e2 = NULL; /* a frozen process can't die: thaw it */
         ctr_runtime(c->e, (char *const[]){(char *)"resume", c->id, NULL}, NULL, &e2);

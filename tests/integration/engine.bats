@@ -17,7 +17,8 @@ setup_file() {
 start_moatd() {
   "$MOATD" --data-root "$STORE" --run-dir "$RUN" --socket "$SOCK" --log-file "$ENG/moatd.log" </dev/null &
   echo $! > "$ENG/moatd.pid"
-  for _ in $(seq 100); do [ -S "$SOCK" ] && return 0; sleep 0.05; done
+  # the killed engine's socket file may still be there: wait for an answer, not for the file
+  for _ in $(seq 200); do curl -sf --unix-socket "$SOCK" http://moat/_ping >/dev/null 2>&1 && return 0; sleep 0.05; done
   cat "$ENG/moatd.log" >&2
   return 1
 }
