@@ -147,10 +147,13 @@ fi
 # ---- timing -------------------------------------------------------------
 # one timed run: microseconds on stdout; the command must exit 0
 run_us() {
+  [ -e "$W/stdin" ] || : > "$W/stdin"
   local t0 t1
   sleep "$GAP"
   t0=$EPOCHREALTIME
-  "$@" > "$W/out" 2>&1 || { echo "engine-run: failed: $*" >&2; cat "$W/out" >&2; exit 1; }
+  # stdin is an empty file of ours, never /dev/null: crun 1.8 fchown()s the container's stdio
+  # to the container's root, which would re-own the host's /dev/null
+  "$@" < "$W/stdin" > "$W/out" 2>&1 || { echo "engine-run: failed: $*" >&2; cat "$W/out" >&2; exit 1; }
   t1=$EPOCHREALTIME
   echo $(( ${t1/./} - ${t0/./} ))
 }

@@ -93,10 +93,13 @@ mkdir -m 700 "$S/state-moat" "$S/state-moat-nc" "$S/state-moat-cg" "$S/state-cru
 
 # one timed run: microseconds on stdout; the container must exit 0
 run_us() {
+  [ -e "$W/stdin" ] || : > "$W/stdin"
   local t0 t1
   sleep "$GAP"
   t0=$EPOCHREALTIME
-  "$@" > "$W/out" 2>&1 || { echo "runtime-vs-crun: failed: $*" >&2; cat "$W/out" >&2; exit 1; }
+  # stdin is an empty file of ours, never /dev/null: crun 1.8 fchown()s the container's stdio
+  # to the container's root, which would re-own the host's /dev/null
+  "$@" < "$W/stdin" > "$W/out" 2>&1 || { echo "runtime-vs-crun: failed: $*" >&2; cat "$W/out" >&2; exit 1; }
   t1=$EPOCHREALTIME
   echo $(( ${t1/./} - ${t0/./} ))
 }

@@ -122,10 +122,7 @@ static void h_kill(struct api_call *c)
         api_error_reply(c->req, e);
         return;
     }
-    if (sig == SIGKILL || sig == SIGTERM || sig == SIGINT) {
-        ctr->manual_stop = true; /* docker kill: restart policies other than always don't apply */
-        ctr_save(ctr, NULL);
-    }
+    /* docker kill is not a stop: restart policies still apply (moby restarts "always" after a kill) */
     moat_http_reply_empty(c->req, 204);
 }
 
@@ -173,12 +170,12 @@ static void h_delete(struct api_call *c)
         return;
     }
     if (live) {
-        ctr->removing = true;
-        ctr->manual_stop = true;
         if (ctr_kill(ctr, SIGKILL, &e) < 0) {
             api_error_reply(c->req, e);
             return;
         }
+        ctr->removing = true;
+        ctr->manual_stop = true;
         ctr_add_waiter(ctr, c->req, WAIT_REMOVE, vols);
         return;
     }
@@ -249,10 +246,8 @@ static void h_attach(struct api_call *c)
     if (moat_http_hijack(c->req, upgrade, &fd, &pending, &plen, &e) < 0)
         return;
     moat_engine_event(c->engine, "container", "attach", ctr->id, NULL);
-    if (relay_new(c->engine, ctr, fd, pending, plen, &o, sock, NULL, NULL, &e) < 0) {
-        /* After the hijack only the raw stream is left for the error. */
-        close(fd);
-    }
+    /* On failure the relay has closed the client's socket: after the hijack there is no answer left. */
+    relay_new(c->engine, ctr, fd, pending, plen, &o, sock, NULL, NULL, &e);
 }
 
 static void h_resize(struct api_call *c)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -142,16 +143,83 @@ static void h_commit(struct api_call *c)
     moat_http_reply_json(c->req, 201, out);
 }
 
+/* "k" or "k=v" against the container's labels. */
+static bool has_label(struct moat_container *ctr, const char *f)
+{
+    const char *eq = strchr(f, '=');
+    size_t klen = eq ? (size_t)(eq - f) : strlen(f);
+    for (char **l = ctr->req->labels; l && l[0]; l += 2)
+        if (strlen(l[0]) == klen && !strncmp(l[0], f, klen) && (!eq || !strcmp(l[1] ? l[1] : "", eq + 1)))
+            return true;
+    return false;
+}
+
+static int64_t created_unix(struct moat_container *ctr)
+{
+    struct tm tm = {0};
+    if (!ctr->created || !strptime(ctr->created, "%Y-%m-%dT%H:%M:%S", &tm))
+        return 0;
+    return (int64_t)timegm(&tm);
+}
+
+/* until: unix seconds, or a Go duration of h/m/s ("48h", "10m"), or RFC 3339. */
+static int prune_until(const char *v, int64_t *ret)
+{
+    int64_t n;
+    if (moat_parse_i64(v, &n) == 0) {
+        *ret = n;
+        return 0;
+    }
+    char *end = NULL;
+    double d = strtod(v, &end);
+    if (end && end != v && end[0] && !end[1] && (end[0] == 'h' || end[0] == 'm' || end[0] == 's')) {
+        double mul = end[0] == 'h' ? 3600 : end[0] == 'm' ? 60 : 1;
+        *ret = (int64_t)time(NULL) - (int64_t)(d * mul);
+        return 0;
+    }
+    struct tm tm = {0};
+    if (strptime(v, "%Y-%m-%dT%H:%M:%S", &tm)) {
+        *ret = (int64_t)timegm(&tm);
+        return 0;
+    }
+    return -1;
+}
+
 static void h_prune(struct api_call *c)
 {
     _cleanup_json_ struct json_object *filters = api_filters(c);
     if (!filters)
         return;
+    json_object_object_foreach(filters, fk, fv)
+    {
+        (void)fv;
+        if (strcmp(fk, "label") && strcmp(fk, "label!") && strcmp(fk, "until")) {
+            moat_http_reply_error(c->req, 400, "invalid filter '%s'", fk);
+            return;
+        }
+    }
+    char **labels = api_filter_values(filters, "label"), **nolabels = api_filter_values(filters, "label!");
+    char **until = api_filter_values(filters, "until");
+    int64_t until_unix = 0;
+    if (until && until[0] && prune_until(until[0], &until_unix) < 0) {
+        moat_http_reply_error(c->req, 400, "invalid filter 'until=%s'", until[0]);
+        moat_strv_free(labels);
+        moat_strv_free(nolabels);
+        moat_strv_free(until);
+        return;
+    }
     struct moat_engine *e = c->engine;
     _cleanup_json_ struct json_object *del = json_object_new_array();
     for (size_t i = 0; i < e->n_ctrs;) {
         struct moat_container *ctr = e->ctrs[i];
-        if (ctr->status != CTR_CREATED && ctr->status != CTR_EXITED && ctr->status != CTR_DEAD) {
+        bool keep = ctr->status != CTR_CREATED && ctr->status != CTR_EXITED && ctr->status != CTR_DEAD;
+        for (size_t k = 0; !keep && labels && labels[k]; k++)
+            keep = !has_label(ctr, labels[k]);
+        for (size_t k = 0; !keep && nolabels && nolabels[k]; k++)
+            keep = has_label(ctr, nolabels[k]);
+        if (!keep && until_unix)
+            keep = created_unix(ctr) >= until_unix;
+        if (keep) {
             i++;
             continue;
         }
@@ -162,9 +230,12 @@ static void h_prune(struct api_call *c)
             continue;
         }
         engine_drop(e, ctr);
-        ctr_free(ctr);
+        ctr_free(ctr); /* answers its waiters (wait?condition=removed) */
         json_object_array_add(del, json_object_new_string(id));
     }
+    moat_strv_free(labels);
+    moat_strv_free(nolabels);
+    moat_strv_free(until);
     _cleanup_json_ struct json_object *out = json_object_new_object();
     json_object_object_add(out, "ContainersDeleted", json_object_array_length(del) ? json_object_get(del) : NULL);
     json_object_object_add(out, "SpaceReclaimed", json_object_new_int64(0));
@@ -293,8 +364,12 @@ static int run_ps(char **argv, char **ret, moat_error **err)
     if (pipe2(p, O_CLOEXEC) < 0)
         return moat_err_sys(err, "pipe");
     pid_t pid = fork();
-    if (pid < 0)
-        return moat_err_sys(err, "fork");
+    if (pid < 0) {
+        int saved = errno;
+        close(p[0]);
+        close(p[1]);
+        return moat_err_errno(err, saved, "fork");
+    }
     if (pid == 0) {
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (null < 0 || dup2(null, 0) < 0 || dup2(p[1], 1) < 0 || dup2(null, 2) < 0)

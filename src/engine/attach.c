@@ -27,7 +27,9 @@
 #include "moat/monitor.h"
 #include "moat/util.h"
 
-#define CLIENT_HIGH_WATER (4u << 20)
+/* Back-pressure: stop reading one side while the other side's queue is above HIGH, resume below LOW. */
+#define RELAY_HIGH (1u << 20)
+#define RELAY_LOW (256u << 10)
 
 struct relay {
     struct relay *next;
@@ -39,6 +41,7 @@ struct relay {
     unsigned char keys[8];
     size_t n_keys, key_pos;
     bool client_eof, mon_eof, closing, pending;
+    bool client_paused, mon_paused; /* reading stopped for back-pressure */
     void (*on_exit)(void *arg, int code);
     void *arg;
 };
@@ -75,6 +78,14 @@ static void client_write_done(struct bufferevent *bev, void *arg)
         relay_free(r);
 }
 
+/* The client went away while its last output was being flushed. */
+static void client_gone(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        relay_free(arg);
+}
+
 static void relay_finish(struct relay *r)
 {
     if (r->closing)
@@ -87,7 +98,8 @@ static void relay_finish(struct relay *r)
         return;
     }
     bufferevent_disable(r->client, EV_READ);
-    bufferevent_setcb(r->client, NULL, client_write_done, NULL, r);
+    bufferevent_setwatermark(r->client, EV_WRITE, 0, 0);
+    bufferevent_setcb(r->client, NULL, client_write_done, client_gone, r);
 }
 
 static void send_frame(struct bufferevent *bev, uint8_t type, const void *p, size_t len)
@@ -152,6 +164,22 @@ static void mon_read(struct bufferevent *bev, void *arg)
         default: break;
         }
         free(payload);
+        if (evbuffer_get_length(bufferevent_get_output(r->client)) > RELAY_HIGH) {
+            bufferevent_disable(bev, EV_READ); /* the client reads slowly: let the monitor wait (it drops us past its own bound) */
+            r->mon_paused = true;
+            return;
+        }
+    }
+}
+
+/* The client's queue drained: read the monitor again. */
+static void client_write(struct bufferevent *bev, void *arg)
+{
+    struct relay *r = arg;
+    if (r->mon_paused && r->mon && evbuffer_get_length(bufferevent_get_output(bev)) <= RELAY_LOW) {
+        r->mon_paused = false;
+        bufferevent_enable(r->mon, EV_READ);
+        mon_read(r->mon, r);
     }
 }
 
@@ -175,7 +203,8 @@ static void client_read(struct bufferevent *bev, void *arg)
         return; /* not connected yet: keep it buffered */
     unsigned char buf[16384];
     size_t n;
-    while ((n = (size_t)evbuffer_remove(in, buf, sizeof buf)) > 0 && n != (size_t)-1) {
+    while (evbuffer_get_length(bufferevent_get_output(r->mon)) <= RELAY_HIGH &&
+           (n = (size_t)evbuffer_remove(in, buf, sizeof buf)) > 0 && n != (size_t)-1) {
         if (!r->o.in)
             continue;
         size_t start = 0;
@@ -204,6 +233,21 @@ static void client_read(struct bufferevent *bev, void *arg)
             if (evbuffer_get_length(in) == hold)
                 return;
         }
+    }
+    if (evbuffer_get_length(in) && evbuffer_get_length(bufferevent_get_output(r->mon)) > RELAY_HIGH) {
+        bufferevent_disable(bev, EV_READ); /* the process doesn't read its stdin: the client waits */
+        r->client_paused = true;
+    }
+}
+
+/* The monitor's queue drained (the process reads its stdin again): read the client again. */
+static void mon_write(struct bufferevent *bev, void *arg)
+{
+    struct relay *r = arg;
+    if (r->client_paused && evbuffer_get_length(bufferevent_get_output(bev)) <= RELAY_LOW) {
+        r->client_paused = false;
+        bufferevent_enable(r->client, EV_READ);
+        client_read(r->client, r);
     }
 }
 
@@ -270,7 +314,8 @@ static int relay_connect(struct relay *r, moat_error **err)
         return -1;
     evutil_make_socket_nonblocking(fd);
     r->mon = bufferevent_socket_new(r->e->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    bufferevent_setcb(r->mon, mon_read, NULL, mon_event, r);
+    bufferevent_setcb(r->mon, mon_read, mon_write, mon_event, r);
+    bufferevent_setwatermark(r->mon, EV_WRITE, RELAY_LOW, 0);
     bufferevent_enable(r->mon, EV_READ | EV_WRITE);
     if (r->o.send_start)
         send_frame(r->mon, MOAT_MON_START, NULL, 0);
@@ -295,11 +340,11 @@ int relay_new(struct moat_engine *e, struct moat_container *c, int client_fd, ch
     parse_keys(r, o->detach_keys);
     evutil_make_socket_nonblocking(client_fd);
     r->client = bufferevent_socket_new(e->base, client_fd, BEV_OPT_CLOSE_ON_FREE);
-    bufferevent_setwatermark(r->client, EV_WRITE, 0, CLIENT_HIGH_WATER);
+    bufferevent_setwatermark(r->client, EV_WRITE, RELAY_LOW, 0);
     if (pending_len)
         evbuffer_add(bufferevent_get_input(r->client), pending, pending_len);
     free(pending);
-    bufferevent_setcb(r->client, client_read, NULL, client_event, r);
+    bufferevent_setcb(r->client, client_read, client_write, client_event, r);
     bufferevent_enable(r->client, EV_READ | EV_WRITE);
     bool running = c->status == CTR_RUNNING || c->status == CTR_PAUSED || o->is_exec;
     if (!running) {

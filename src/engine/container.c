@@ -73,13 +73,7 @@ void ctr_free(struct moat_container *c)
     if (!c)
         return;
     logs_free_container(c);
-    while (c->waiters) { /* nobody is left to answer them later */
-        struct waiter *w = c->waiters;
-        c->waiters = w->next;
-        moat_http_on_close(w->req, NULL, NULL);
-        moat_http_reply_error(w->req, 404, "No such container: %s", c->id);
-        free(w);
-    }
+    ctr_removed(c); /* nobody is left to answer its waiters later: wait bodies, 204s */
     relay_close_all(c);
     free(c->id);
     free(c->name);

@@ -97,6 +97,8 @@ int ctr_stop(struct moat_container *c, int timeout, moat_error **err);
 int ctr_pause(struct moat_container *c, bool pause, moat_error **err);
 /* After an engine restart: reattach to a live monitor or record the exit. */
 void ctr_recover(struct moat_container *c);
+/* Answer the waiters of a container that is being removed (wait, rm). */
+void ctr_removed(struct moat_container *c);
 void ctr_add_waiter(struct moat_container *c, struct moat_http_req *req, enum waiter_kind kind, bool vols);
 int ctr_runtime(struct moat_engine *e, char *const *args, char **ret_err, moat_error **err);
 int ctr_update(struct moat_container *c, const char *resources_json, moat_error **err);

@@ -169,9 +169,14 @@ static int prepare(struct moat_exec *x, bool tty, moat_error **err)
     x->er->tty = tty;
     if (moat_spec_exec_process(cfg, x->er, &proc, err) < 0)
         return -1;
-    x->dir = xasprintf("%s/exec-%.12s", c->run_dir, x->id);
-    if (mkdir(x->dir, 0700) < 0)
-        return moat_err_sys(err, "create '%s'", x->dir);
+    char *dir = xasprintf("%s/exec-%.12s", c->run_dir, x->id);
+    if (mkdir(dir, 0700) < 0) {
+        int saved = errno;
+        free(dir);
+        return moat_err_errno(err, saved, "create the exec directory in '%s'", c->run_dir);
+    }
+    free(x->dir);
+    x->dir = dir;
     _cleanup_close_ int dfd = open(x->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return moat_err_sys(err, "open '%s'", x->dir);

@@ -110,8 +110,12 @@ static int userns_for(struct moat_container *c, int *ret_fd, moat_error **err)
     if (pipe2(p, O_CLOEXEC) < 0)
         return moat_err_sys(err, "pipe");
     pid_t pid = fork();
-    if (pid < 0)
-        return moat_err_sys(err, "fork");
+    if (pid < 0) {
+        int saved = errno;
+        close(p[0]);
+        close(p[1]);
+        return moat_err_errno(err, saved, "fork");
+    }
     if (pid == 0) {
         char ch;
         close(p[1]);
@@ -227,8 +231,30 @@ static int populate_volumes(struct moat_container *c, const char *rootfs, moat_e
     return 0;
 }
 
+/* A bind source is checked again at every start: a path component swapped
+ * for a symlink since create must not lead somewhere forbidden. */
+static int recheck_binds(struct moat_container *c, moat_error **err)
+{
+    struct moat_engine *e = c->e;
+    char *const forbidden[] = {e->socket_path, e->store_root, e->run_dir, NULL};
+    for (size_t i = 0; i < c->n_vols; i++) {
+        struct ctr_volume *v = &c->vols[i];
+        if (strcmp(v->type, "bind"))
+            continue;
+        _cleanup_free_ char *now = NULL;
+        if (moat_bind_source_check(v->source, false, forbidden, &now, err) < 0)
+            return moat_err_wrap(err, "bind mount %s", v->destination);
+        if (strcmp(now, v->source))
+            return moat_err(err, EPERM, "bind mount %s: its source '%s' now resolves to '%s': refusing it",
+                            v->destination, v->source, now);
+    }
+    return 0;
+}
+
 static int write_spec(struct moat_container *c, const char *rootfs, moat_error **err)
 {
+    if (recheck_binds(c, err) < 0)
+        return -1;
     struct moat_spec_mount *mounts = xcalloc(c->n_vols + 1, sizeof *mounts);
     char ***opts = xcalloc(c->n_vols + 1, sizeof *opts);
     for (size_t i = 0; i < c->n_vols; i++) {
@@ -367,6 +393,14 @@ int engine_spawn_monitor(struct moat_engine *e, const char *id, const struct spa
 
 static int watch_monitor(struct moat_container *c)
 {
+    if (c->monitor_ev) {
+        event_free(c->monitor_ev);
+        c->monitor_ev = NULL;
+    }
+    if (c->monitor_pidfd >= 0) {
+        close(c->monitor_pidfd);
+        c->monitor_pidfd = -1;
+    }
     int fd = (int)syscall(SYS_pidfd_open, c->monitor_pid, 0);
     if (fd < 0)
         return -1;
@@ -404,8 +438,11 @@ int ctr_start(struct moat_container *c, moat_error **err)
     _cleanup_free_ char *exitf = xasprintf("%s/exit.json", c->dir);
     _cleanup_free_ char *logf = xasprintf("%s/container.log", c->dir);
     unlink(exitf);
-    /* A leftover runtime state of an earlier run (engine killed mid-way). */
-    ctr_runtime(e, (char *const[]){(char *)"delete", (char *)"--force", c->id, NULL}, NULL, &e2);
+    /* A leftover runtime state of an earlier run (engine killed mid-way); none in the usual case,
+     * and then no runtime process is spent on it. */
+    _cleanup_free_ char *rtstate = xasprintf("%s/%s", e->runtime_root, c->id);
+    if (access(rtstate, F_OK) == 0)
+        ctr_runtime(e, (char *const[]){(char *)"delete", (char *)"--force", c->id, NULL}, NULL, &e2);
     struct spawn s = {.mode_flag = "--bundle", .mode_arg = bundle, .run_dir = c->run_dir, .exit_file = exitf,
                       .log_file = logf, .tty = c->req->tty, .in = c->req->open_stdin,
                       /* Docker never closes a tty's stdin when an attach ends (detach must leave it running) */
@@ -495,7 +532,9 @@ static void wake(struct moat_container *c, bool removed)
     struct waiter **p = &c->waiters;
     while (*p) {
         struct waiter *w = *p;
-        bool fire = w->kind == WAIT_REMOVED || w->kind == WAIT_REMOVE ? removed : true;
+        bool fire = w->kind == WAIT_REMOVED || w->kind == WAIT_REMOVE ? removed
+                    : w->kind == WAIT_RESTART                        ? removed /* else after_exit restarts */
+                                                                      : true;
         if (!fire) {
             p = &w->next;
             continue;
@@ -508,21 +547,47 @@ static void wake(struct moat_container *c, bool removed)
         case WAIT_REMOVED: wait_body(w->req, c->exit_code, NULL); break;
         case WAIT_STOP:
         case WAIT_REMOVE: moat_http_reply_empty(w->req, 204); break;
-        case WAIT_RESTART: {
-            _cleanup_error_ moat_error *e = NULL;
-            if (ctr_start(c, &e) < 0) {
-                reply_err(w->req, e);
-                free(w);
-                ctr_start_failed(c);
-                return; /* c may be gone */
-            }
-            else
-                moat_http_reply_empty(w->req, 204);
-            break;
-        }
+        case WAIT_RESTART: moat_http_reply_error(w->req, 404, "No such container: %s", c->id); break;
         }
         free(w);
     }
+}
+
+void ctr_removed(struct moat_container *c)
+{
+    wake(c, true);
+}
+
+static bool has_waiter(struct moat_container *c, enum waiter_kind k)
+{
+    for (struct waiter *w = c->waiters; w; w = w->next)
+        if (w->kind == k)
+            return true;
+    return false;
+}
+
+/* docker restart: the stop is done, start again and answer every restart request. */
+static void restart_waiters(struct moat_container *c)
+{
+    _cleanup_error_ moat_error *e = NULL;
+    int r = ctr_start(c, &e);
+    struct waiter **p = &c->waiters;
+    while (*p) {
+        struct waiter *w = *p;
+        if (w->kind != WAIT_RESTART) {
+            p = &w->next;
+            continue;
+        }
+        *p = w->next;
+        moat_http_on_close(w->req, NULL, NULL);
+        if (r < 0)
+            reply_err(w->req, e);
+        else
+            moat_http_reply_empty(w->req, 204);
+        free(w);
+    }
+    if (r < 0)
+        ctr_start_failed(c); /* may free c */
 }
 
 static bool wants_removal(struct moat_container *c)
@@ -630,9 +695,15 @@ static void after_exit(struct moat_container *c)
     snprintf(code, sizeof code, "%d", c->exit_code);
     moat_engine_event(e, "container", "die", c->id, (char *const[]){"exitCode", code, NULL});
     logs_container_exited(c);
-    bool removal = wants_removal(c);
+    /* A restart keeps the container, even with --rm (moby). */
+    bool restart = has_waiter(c, WAIT_RESTART);
+    bool removal = !restart && wants_removal(c);
     bool vols = remove_volumes_requested(c);
     wake(c, false);
+    if (restart) {
+        restart_waiters(c);
+        return;
+    }
     if (removal) {
         _cleanup_error_ moat_error *e2 = NULL;
         if (ctr_remove(c, vols, &e2) < 0) {

@@ -115,6 +115,8 @@ int main(int argc, char **argv)
     }
     if (!eo.store_root)
         eo.store_root = getenv("MOAT_ROOT");
+    /* A daemon keeps none of its starter's descriptors (a shell's or a test runner's pipes). */
+    close_range(3, ~0U, 0);
     if (log_file) {
         lc.file_fd = open(log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         if (lc.file_fd >= 0)

@@ -124,7 +124,7 @@ teardown() { reset_store; }
   id=$(echo "$output" | jq -r '.[0].Id')
   run moat image inspect -f '{{.Id}}' "${id#sha256:}" "${id:7:6}" "$id"
   assert_output "$id"$'\n'"$id"$'\n'"$id"
-  run moat inspect nosuch
+  run moat image inspect nosuch
   assert_failure
   assert_output "moat: Error: No such image: nosuch"$'\n'"[]"
 }
