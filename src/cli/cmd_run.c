@@ -234,8 +234,13 @@ int cli_inspect_container(struct moat_client *cl, const char *name, struct json_
 {
     _cleanup_free_ char *e = cli_query_escape(name);
     _cleanup_free_ char *p = xasprintf("/containers/%s/json", e);
-    if (moat_client_json(cl, "GET", p, NULL, NULL, ret, err) < 0)
+    if (moat_client_json(cl, "GET", p, NULL, NULL, ret, err) < 0) {
+        if (moat_client_last_status(cl) == 404) { /* Docker's CLI says it this way */
+            moat_error_freep(err);
+            return moat_err(err, ENOENT, "Error: No such container: %s", name);
+        }
         return moat_client_wrap_error(cl, err);
+    }
     if (!*ret || !json_object_is_type(*ret, json_type_object))
         return moat_err(err, EPROTO, "inspect %s: not an object", name);
     return 0;

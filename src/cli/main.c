@@ -245,7 +245,9 @@ static int run(struct cli *c, int argc, char **argv)
         moat_error *err = NULL;
         int r = cmd->fn(c, argc, argv, &err);
         if (r < 0) {
-            fprintf(stderr, "moat: %s\n", err && err->msg ? err->msg : "failed");
+            const char *msg = err && err->msg ? err->msg : "failed";
+            /* "Error: No such container: x" is printed as Docker's CLI prints it */
+            fprintf(stderr, "%s%s\n", strncmp(msg, "Error: ", 7) ? "moat: " : "", msg);
             moat_error_free(err);
             return 1;
         }

@@ -183,8 +183,17 @@ int cli_stream_run(struct cli_stream *s, moat_error **err)
                 shutdown(s->fd, SHUT_WR); /* EOF for the process; keep reading its output */
             } else if (n > 0) {
                 have = track_detach(keys, nkeys, have, buf, (size_t)n);
-                if (moat_write_all(s->fd, buf, (size_t)n) < 0) {
-                    in_open = false;
+                /* send, not write: the engine may have closed its side already (the process
+                 * ended); that must be EPIPE for us, not a SIGPIPE that kills the CLI */
+                for (size_t off = 0; off < (size_t)n;) {
+                    ssize_t w = send(s->fd, buf + off, (size_t)n - off, MSG_NOSIGNAL);
+                    if (w < 0 && errno == EINTR)
+                        continue;
+                    if (w <= 0) {
+                        in_open = false;
+                        break;
+                    }
+                    off += (size_t)w;
                 }
             }
         }

@@ -198,9 +198,11 @@ cgfile() {
   m rm lg >/dev/null
 }
 
-@test "cli logs of a missing container: Docker's 'Error: No such container' line" {
-  skip "known bug: 'moat logs nosuch' prints 'moat: Error response from daemon: No such container: nosuch', docker 20.10 prints 'Error: No such container: nosuch'"
+@test "cli logs/attach of a missing container: Docker's 'Error: No such container' line" {
   run m logs nosuch
+  assert_failure 1
+  assert_output 'Error: No such container: nosuch'
+  run m attach nosuch
   assert_failure 1
   assert_output 'Error: No such container: nosuch'
 }

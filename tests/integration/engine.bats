@@ -264,3 +264,54 @@ raw_logs() { curl -sS --unix-socket "$SOCK" "http://moat/v1.41/containers/$1/log
   run api GET /_ping
   assert_output OK
 }
+
+@test "engine: restart policies: on-failure:2 retries twice, always restarts after an exit, stop cancels it" {
+  id=$(create '{"Image":"busybox","Cmd":["sh","-c","echo run; exit 1"],"HostConfig":{"RestartPolicy":{"Name":"on-failure","MaximumRetryCount":2}}}')
+  api POST "/containers/$id/start" >/dev/null
+  wait_for sh -c "[ \"\$(curl -s --unix-socket '$SOCK' http://moat/containers/$id/json | jq -r '.RestartCount')\" = 2 ] &&
+                  [ \"\$(curl -s --unix-socket '$SOCK' http://moat/containers/$id/json | jq -r '.State.Status')\" = exited ]"
+  [ "$(raw_logs "$id" | tr -d '\000-\010' | grep -c run)" -eq 3 ]
+  api DELETE "/containers/$id" >/dev/null
+  id=$(create '{"Image":"busybox","Cmd":["sh","-c","sleep 0.3; exit 0"],"HostConfig":{"RestartPolicy":{"Name":"always"}}}')
+  api POST "/containers/$id/start" >/dev/null
+  wait_for sh -c "[ \"\$(curl -s --unix-socket '$SOCK' http://moat/containers/$id/json | jq -r '.RestartCount')\" -ge 2 ]"
+  api POST "/containers/$id/stop?t=1" >/dev/null
+  sleep 1
+  [ "$(api GET "/containers/$id/json" | jq -r .State.Status)" = exited ]
+  n=$(api GET "/containers/$id/json" | jq -r .RestartCount)
+  sleep 1
+  [ "$(api GET "/containers/$id/json" | jq -r .RestartCount)" = "$n" ]
+  api DELETE "/containers/$id" >/dev/null
+}
+
+@test "engine: --network host shares the host's interfaces; none has only lo" {
+  id=$(create '{"Image":"busybox","Cmd":["ls","/sys/class/net"],"HostConfig":{"NetworkMode":"host"}}')
+  api POST "/containers/$id/start" >/dev/null
+  api POST "/containers/$id/wait" >/dev/null
+  [ "$(raw_logs "$id" | tr -d '\000-\010' | sort | tr '\n' ' ')" = "$(ls /sys/class/net | sort | tr '\n' ' ')" ]
+  api DELETE "/containers/$id" >/dev/null
+  id=$(create '{"Image":"busybox","Cmd":["ls","/sys/class/net"]}')
+  api POST "/containers/$id/start" >/dev/null
+  api POST "/containers/$id/wait" >/dev/null
+  [ "$(raw_logs "$id" | tr -d '\000-\010' | tr -d '\n')" = lo ]
+  [ "$(api GET "/containers/$id/json" | jq -r '.HostConfig.NetworkMode')" = none ]
+  api DELETE "/containers/$id" >/dev/null
+}
+
+@test "engine: the image's VOLUME and --volumes-from: anonymous volume, shared, removed with rm -v" {
+  id=$(create '{"Image":"busybox","Cmd":["sh","-c","echo shared > /data/f"],"Volumes":{"/data":{}}}' vsrc)
+  api POST "/containers/$id/start" >/dev/null
+  api POST "/containers/$id/wait" >/dev/null
+  vol=$(api GET "/containers/$id/json" | jq -r '.Mounts[0].Name')
+  [ ${#vol} -eq 64 ]
+  id2=$(create '{"Image":"busybox","Cmd":["cat","/data/f"],"HostConfig":{"VolumesFrom":["vsrc"]}}')
+  api POST "/containers/$id2/start" >/dev/null
+  api POST "/containers/$id2/wait" >/dev/null
+  raw_logs "$id2" | grep -qa shared
+  api DELETE "/containers/$id2?v=1" >/dev/null
+  api GET "/volumes/$vol" >/dev/null
+  [ "$(code)" = 200 ] # still used by vsrc
+  api DELETE "/containers/$id?v=1" >/dev/null
+  api GET "/volumes/$vol" >/dev/null
+  [ "$(code)" = 404 ]
+}
