@@ -9,7 +9,7 @@ PKGS=(
   libseccomp-dev libcap-ng-dev libapparmor-dev libselinux1-dev libbpf-dev libelf-dev zlib1g-dev
   libssl-dev libarchive-dev libjson-c-dev libsubid-dev libevent-dev libhttp-parser-dev
   bats bats-assert bats-support bats-file
-  busybox-static uidmap iproute2 procps jq util-linux curl socat
+  busybox-static uidmap iproute2 procps jq util-linux curl socat python3
 )
 
 missing=()
