@@ -1,33 +1,9 @@
-/* moat restart [-t N] CONTAINER...: POST /containers/{id}/restart[?t=N]. */
-#include <errno.h>
-#include <getopt.h>
-#include <string.h>
-
+/* moat restart [-t N] CONTAINER...: POST /containers/{id}/restart[?t=N]
+ * (the flags and the loop are stop's: cli_stop_like in cmd_stop.c). */
 #include "cli/ctr_cmds.h"
-#include "moat/util.h"
 
 int cmd_restart(struct cli *c, int argc, char **argv, moat_error **err)
 {
-    static const struct option opts[] = {{"time", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    static const char *const help[] = {"-t, --time int   Seconds to wait for stop before killing the container "
-                                       "(default 10)",
-                                       NULL};
-    const char *t = NULL;
-    int o;
-    while ((o = getopt_long(argc, argv, ":t:h", opts, NULL)) != -1) {
-        if (o == 'h')
-            return cli_help(c, "[OPTIONS] CONTAINER [CONTAINER...]", help);
-        if (o != 't')
-            return cli_flag_error(c, o, argv, err);
-        int64_t v;
-        if (moat_parse_i64(optarg, &v) < 0)
-            return moat_err(err, EINVAL, "invalid argument \"%s\" for \"-t, --time\" flag: strconv.ParseInt: "
-                                         "parsing \"%s\": invalid syntax", optarg, optarg);
-        t = optarg;
-    }
-    if (optind >= argc)
-        return cli_args_error(c, err, "requires at least 1 argument");
-    _cleanup_free_ char *suffix = t ? xasprintf("/restart?t=%s", t) : xstrdup("/restart");
-    return ctr_each(c, argv + optind, argc - optind, "POST", suffix, NULL, false, NULL, err);
+    return cli_stop_like(c, argc, argv, "restart",
+                         "-t, --time int   Seconds to wait for stop before killing the container (default 10)", err);
 }

@@ -102,6 +102,8 @@ int ctr_get_json(struct moat_client *cl, const char *path, int *status, struct j
 int cmd_ps(struct cli *c, int argc, char **argv, moat_error **err);
 int cmd_inspect(struct cli *c, int argc, char **argv, moat_error **err);           /* any object */
 int cmd_container_inspect(struct cli *c, int argc, char **argv, moat_error **err); /* --type container */
+/* stop and restart: -t N, then POST /containers/{id}/<verb> for each name. */
+int cli_stop_like(struct cli *c, int argc, char **argv, const char *verb, const char *time_help, moat_error **err);
 int cmd_stop(struct cli *c, int argc, char **argv, moat_error **err);
 int cmd_kill(struct cli *c, int argc, char **argv, moat_error **err);
 int cmd_restart(struct cli *c, int argc, char **argv, moat_error **err);
