@@ -44,7 +44,7 @@ teardown() { reset_store; }
   assert_line --index 1 --regexp '^[0-9a-f]{12} .* from a test$'
   gzip -c "$BATS_TEST_TMPDIR/r.tar" | moat import - >"$BATS_TEST_TMPDIR/id2"
   run moat images
-  assert_line --regexp '^<none> +<none> +[0-9a-f]{12} +Less than a second ago +6B$'
+  assert_line --regexp '^<none> +<none> +[0-9a-f]{12} +(Less than a second|[0-9]+ seconds?) ago +6B$'
   assert_line --regexp '^example.com/mine +1 +'"${id:7:12}"' '
   run moat import -c 'RUN rm -rf /' "$BATS_TEST_TMPDIR/r.tar"
   assert_failure
