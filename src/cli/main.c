@@ -81,6 +81,12 @@ static const struct command volume_cmds[] = {
     {NULL, NULL, NULL, NULL},
 };
 
+static const struct command policy_cmds[] = {
+    {"show", cmd_policy_show, NULL, "Show the effective policy and where each rule comes from"},
+    {"lint", cmd_policy_lint, NULL, "Check policy files"},
+    {NULL, NULL, NULL, NULL},
+};
+
 static const struct command system_cmds[] = {
     {"events", cmd_events, NULL, "Get real time events from the server"},
     {"df", cmd_system_df, NULL, "Show disk usage"},
@@ -129,6 +135,7 @@ static const struct command commands[] = {
     {"container", NULL, container_cmds, "Manage containers"},
     {"image", NULL, image_cmds, "Manage images"},
     {"system", NULL, system_cmds, "Manage moat"},
+    {"policy", NULL, policy_cmds, "Show and check policy"},
     {NULL, NULL, NULL, NULL},
 };
 
