@@ -129,6 +129,8 @@ bool moat_policy_is_builtin(const char *name);
  * error names both sources. */
 int moat_policy_merge(struct moat_policy *eff, const struct moat_policy *layer, moat_error **err);
 struct moat_policy *moat_policy_dup(const struct moat_policy *p);
+/* A built-in profile as a narrower layer: per rule the stricter of the two (never an error). */
+void moat_policy_restrict(struct moat_policy *eff, const struct moat_policy *layer);
 
 /* The host's layers: every NAME.json of dir in name order (dir may be missing),
  * merged over the base.  Scoped files are kept in *ret_scoped (NULL-ended)
@@ -144,6 +146,8 @@ void moat_policy_set_free(struct moat_policy_set *s);
  * (a built-in name or a JSON document; NULL: none). */
 int moat_policy_for(const struct moat_policy_set *s, const struct moat_identity *id, const char *container_policy,
                     struct moat_policy **ret, moat_error **err);
+/* /etc/moat/policy.d as root; $XDG_CONFIG_HOME/moat/policy.d (~/.config) rootless; NULL if unknown. */
+char *moat_policy_default_dir(void);
 /* The default policy when no set is loaded (unit tests, the spec builder's NULL): baseline. */
 const struct moat_policy *moat_policy_default(void);
 

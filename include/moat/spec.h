@@ -21,6 +21,7 @@
 
 struct json_object;
 struct moat_image_config;
+struct moat_policy;
 
 #define MOAT_CREATE_MAX_BODY (4u << 20)
 
@@ -74,6 +75,7 @@ struct moat_create_req {
     char *log_type;       /* LogConfig.Type ("" = json-file) */
     char **log_opts;      /* k, v, ... (max-size, max-file) */
     char *ipc_mode, *pid_mode, *uts_mode, *userns_mode, *cgroupns_mode;
+    char *moat_policy;    /* HostConfig.MoatPolicy: a built-in name or a policy document (moat run --policy) */
     int64_t memory, memory_swap, memory_reservation, nano_cpus, cpu_shares, cpu_period, cpu_quota, pids_limit,
         blkio_weight, shm_size, oom_score_adj;
     bool oom_kill_disable;
@@ -123,6 +125,7 @@ struct moat_spec_in {
     const char *netns_path;                /* join this network namespace, or NULL: a new one */
     bool host_network;
     const char *cgroup_parent;             /* e.g. "/moat" (cgroupsPath = parent/id); NULL: none */
+    const struct moat_policy *policy;      /* the effective policy (its defaults build the config); NULL: baseline */
 };
 
 /* Build config.json.  Refusals (unknown capability, privileged, unconfined

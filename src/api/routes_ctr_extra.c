@@ -14,6 +14,7 @@
 
 #include "api/api.h"
 #include "engine/container.h"
+#include "moat/policy.h"
 #include "moat/json.h"
 #include "moat/snapshot.h"
 #include "moat/store.h"
@@ -111,6 +112,11 @@ static void h_commit(struct api_call *c)
     struct moat_container *ctr = find(c, moat_http_query(c->req, "container"));
     if (!ctr)
         return;
+    _cleanup_error_ moat_error *pe = NULL;
+    if (ctr_admit_op(ctr, POL_COMMIT, NULL, NULL, &pe) < 0) {
+        api_error_reply(c->req, pe);
+        return;
+    }
     _cleanup_json_ struct json_object *body = api_body_json(c, true);
     if (!body)
         return;
@@ -287,6 +293,18 @@ static void h_update(struct api_call *c)
         return;
     }
     if (resources) {
+        /* The new limits must fit the policy (0 memory/CPUs: unlimited). */
+        const int64_t nano = req->nano_cpus > 0 ? req->nano_cpus
+                             : req->cpu_quota > 0 ? req->cpu_quota * 1000000000 / (req->cpu_period > 0 ? req->cpu_period : 100000)
+                                                  : -1;
+        struct ctr_update_limits lim = {.memory = req->memory > 0 ? req->memory : -1, .pids = req->pids_limit,
+                                        .nano_cpus = nano};
+        if (ctr_admit_op(ctr, 0, NULL, &lim, &e) < 0) {
+            moat_create_req_free(req);
+            json_object_object_add(ctr->body, "HostConfig", json_object_get(saved));
+            api_error_reply(c->req, e);
+            return;
+        }
         /* OCI linux.resources from the new values. */
         _cleanup_json_ struct json_object *res = json_object_new_object();
         struct json_object *mem = json_object_new_object(), *cpu = json_object_new_object();

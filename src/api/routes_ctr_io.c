@@ -43,6 +43,7 @@
 #include "api/api.h"
 #include "engine/archive.h"
 #include "engine/container.h"
+#include "moat/policy.h"
 #include "moat/json.h"
 #include "moat/path.h"
 #include "moat/snapshot.h"
@@ -452,6 +453,11 @@ static void h_archive_get(struct api_call *c)
     struct moat_container *ctr = find(c);
     if (!ctr)
         return;
+    _cleanup_error_ moat_error *pe = NULL;
+    if (ctr_admit_op(ctr, POL_CP, NULL, NULL, &pe) < 0) {
+        api_error_reply(c->req, pe);
+        return;
+    }
     struct io_ctx x = {.kind = strcmp(moat_http_method(c->req), "HEAD") ? IO_GET : IO_HEAD};
     if (io_prepare(c, ctr, &x, true))
         io_spawn(c, ctr, &x);
@@ -465,6 +471,11 @@ static void h_archive_put(struct api_call *c)
         return;
     if (ctr->req && ctr->req->readonly_rootfs) {
         moat_http_reply_error(c->req, 403, "container rootfs is marked read-only");
+        return;
+    }
+    _cleanup_error_ moat_error *pe = NULL;
+    if (ctr_admit_op(ctr, POL_CP, NULL, NULL, &pe) < 0) {
+        api_error_reply(c->req, pe);
         return;
     }
     struct io_ctx x = {.kind = IO_PUT};

@@ -20,18 +20,6 @@
 #include "moat/policy.h"
 #include "moat/util.h"
 
-/* /etc/moat/policy.d as root; $XDG_CONFIG_HOME/moat/policy.d (~/.config) otherwise. */
-static char *default_dir(void)
-{
-    if (geteuid() == 0)
-        return xstrdup("/etc/moat/policy.d");
-    const char *x = getenv("XDG_CONFIG_HOME");
-    if (x && x[0] == '/')
-        return xasprintf("%s/moat/policy.d", x);
-    const char *h = getenv("HOME");
-    return h && h[0] == '/' ? xasprintf("%s/.config/moat/policy.d", h) : NULL;
-}
-
 static int read_policy_file(const char *path, char **ret, moat_error **err)
 {
     size_t len = 0;
@@ -52,7 +40,7 @@ int cmd_policy_show(struct cli *c, int argc, char **argv, moat_error **err)
     static const char *const help[] = {"    --dir string   The host's policy directory (default /etc/moat/policy.d, "
                                        "rootless ~/.config/moat/policy.d)",
                                        "    --uid int      Show the policy for this client uid (default: yours)", NULL};
-    _cleanup_free_ char *dir = default_dir();
+    _cleanup_free_ char *dir = moat_policy_default_dir();
     uid_t uid = geteuid();
     int o;
     while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {

@@ -14,6 +14,7 @@
 #include "cli/runopts.h"
 #include "moat/cleanup.h"
 #include "moat/json.h"
+#include "moat/policy.h"
 #include "moat/util.h"
 
 #define ENV_FILE_MAX (1024 * 1024)
@@ -22,7 +23,7 @@ enum {
     O_RM = 1000, O_NAME, O_ENV_FILE, O_ENTRYPOINT, O_READ_ONLY, O_TMPFS, O_PIDS, O_CPUS, O_CPU_SHARES, O_CAP_ADD,
     O_CAP_DROP, O_SECOPT, O_RESTART, O_NETWORK, O_MOUNT, O_VOLUMES_FROM, O_ULIMIT, O_GROUP_ADD, O_SYSCTL,
     O_STOP_SIGNAL, O_STOP_TIMEOUT, O_LOG_OPT, O_LOG_DRIVER, O_INIT, O_PRIVILEGED, O_DETACH_KEYS, O_SIG_PROXY,
-    O_ALIAS, O_HELP,
+    O_ALIAS, O_POLICY, O_HELP,
 };
 
 static const struct option run_longopts[] = {
@@ -64,6 +65,7 @@ static const struct option run_longopts[] = {
     {"log-driver", required_argument, NULL, O_LOG_DRIVER},
     {"init", no_argument, NULL, O_INIT},
     {"privileged", no_argument, NULL, O_PRIVILEGED},
+    {"policy", required_argument, NULL, O_POLICY},
     {"detach-keys", required_argument, NULL, O_DETACH_KEYS},
     {"sig-proxy", optional_argument, NULL, O_SIG_PROXY},
     {"help", no_argument, NULL, O_HELP},
@@ -107,6 +109,7 @@ static const char *const run_help[] = {
     "    --log-driver string      Logging driver for the container",
     "    --log-opt list           Log driver options",
     "    --init                   Run an init inside the container that forwards signals and reaps processes",
+    "    --policy name|file       Tighten the policy for this container (restricted, baseline, or a policy file)",
     "    --privileged             Give extended privileges to this container (refused by moat's policy)",
     "    --detach-keys string     Override the key sequence for detaching a container",
     "    --sig-proxy              Proxy received signals to the process (default true)",
@@ -123,7 +126,7 @@ void run_opts_free(struct run_opts *o)
         *lists[i] = NULL;
     }
     char **strs[] = {&o->name, &o->workdir, &o->user, &o->entrypoint, &o->hostname, &o->restart, &o->network,
-                     &o->stop_signal, &o->detach_keys, &o->log_driver};
+                     &o->stop_signal, &o->detach_keys, &o->log_driver, &o->policy};
     for (size_t i = 0; i < ARRAY_SIZE(strs); i++) {
         free(*strs[i]);
         *strs[i] = NULL;
@@ -215,6 +218,22 @@ static int one_flag(struct run_opts *o, int c, char **argv, const char *prog, mo
     case O_LOG_DRIVER: set_str(&o->log_driver, optarg); break;
     case O_INIT: o->init = true; break;
     case O_PRIVILEGED: o->privileged = true; break;
+    case O_POLICY: {
+        /* A built-in name goes as it is; a file's content is sent (the engine may be remote). */
+        free(o->policy);
+        o->policy = NULL;
+        if (moat_policy_is_builtin(optarg)) {
+            o->policy = xstrdup(optarg);
+            break;
+        }
+        size_t len = 0;
+        if (moat_read_file_at(AT_FDCWD, optarg, 64u << 10, &o->policy, &len, err) < 0)
+            return moat_err_wrap(err, "--policy %s", optarg);
+        if (strlen(o->policy) != len || o->policy[strspn(o->policy, " \t\r\n")] != '{')
+            return moat_err(err, EINVAL, "--policy %s: not a policy name (privileged, baseline, restricted) or a "
+                                         "JSON policy file", optarg);
+        break;
+    }
     case O_DETACH_KEYS: set_str(&o->detach_keys, optarg); break;
     case O_SIG_PROXY:
         if (parse_bool(optarg, &o->sig_proxy) < 0)
@@ -721,6 +740,8 @@ static int host_config_json(const struct run_opts *o, struct json_object *cfg, s
     json_object_object_add(hc, "CapDrop", o->cap_drop ? strv_json(o->cap_drop) : NULL);
     json_object_object_add(hc, "GroupAdd", o->group_add ? strv_json(o->group_add) : NULL);
     json_object_object_add(hc, "Privileged", json_object_new_boolean(o->privileged));
+    if (o->policy)
+        json_object_object_add(hc, "MoatPolicy", json_object_new_string(o->policy));
     json_object_object_add(hc, "ReadonlyRootfs", json_object_new_boolean(o->read_only));
     json_object_object_add(hc, "SecurityOpt", o->security_opt ? strv_json(o->security_opt) : NULL);
     if (o->tmpfs) {

@@ -17,6 +17,7 @@ struct run_opts {
     bool detach, interactive, tty, rm, read_only, init, privileged, sig_proxy;
     char *name, *workdir, *user, *entrypoint, *hostname, *restart, *network, *stop_signal, *detach_keys;
     char *log_driver;
+    char *policy; /* --policy: a built-in name, or the content of a policy file */
     bool entrypoint_set, stop_timeout_set;
     char **env, **env_files, **labels, **tmpfs, **cap_add, **cap_drop, **security_opt, **volumes, **mounts;
     char **volumes_from, **publish, **ulimits, **group_add, **sysctls, **log_opts, **aliases;

@@ -17,6 +17,8 @@
 #include "moat/json.h"
 #include "moat/layer.h"
 #include "moat/log.h"
+#include "moat/policy.h"
+#include "moat/reference.h"
 #include "moat/snapshot.h"
 #include "moat/store.h"
 #include "moat/util.h"
@@ -243,6 +245,51 @@ int ctr_load(struct moat_engine *e, const char *id, struct moat_container **ret,
     return 0;
 }
 
+/* ---- policy ---------------------------------------------------------------------------- */
+
+int ctr_admit(struct moat_engine *e, const struct moat_create_req *req, const struct moat_image *img, bool uid_known,
+              uint32_t uid, struct moat_policy **ret, moat_error **err)
+{
+    _cleanup_policy_ struct moat_policy *p = NULL;
+    /* Scoped layers need the caller's identity, which is not passed down yet:
+     * only the host's unscoped layers and the container's own apply here. */
+    if (moat_policy_for(e->policy, NULL, req->moat_policy, &p, err) < 0)
+        return moat_err_wrap(err, "denied by policy");
+    _cleanup_free_ char *name = NULL;
+    struct moat_ref ref = {0};
+    _cleanup_error_ moat_error *re = NULL;
+    if (req->image && !moat_ref_is_id_prefix(req->image) && moat_ref_parse(req->image, &ref, &re) == 0) {
+        name = moat_ref_string(&ref);
+        moat_ref_clear(&ref);
+    }
+    char *const engine[] = {e->socket_path, e->store_root, e->run_dir, NULL};
+    struct moat_policy_input in = {.req = req, .image_name = name, .image_id = img ? img->id : NULL,
+                                   .image_user = img && img->config ? img->config->user : NULL,
+                                   .engine_paths = engine, .resolved_uid_known = uid_known, .resolved_uid = uid};
+    _cleanup_strv_ char **reasons = moat_policy_eval_create(p, &in);
+    if (reasons)
+        return moat_policy_deny(err, reasons);
+    if (ret)
+        *ret = TAKE_PTR(p);
+    return 0;
+}
+
+int ctr_admit_op(struct moat_container *c, int rule, const struct moat_exec_req *er,
+                 const struct ctr_update_limits *upd, moat_error **err)
+{
+    _cleanup_policy_ struct moat_policy *p = NULL;
+    if (moat_policy_for(c->e->policy, NULL, c->req ? c->req->moat_policy : NULL, &p, err) < 0)
+        return moat_err_wrap(err, "denied by policy");
+    _cleanup_strv_ char **reasons = NULL;
+    if (upd)
+        reasons = moat_policy_eval_update(p, upd->memory, upd->pids, upd->nano_cpus);
+    else if (rule == POL_EXEC && er)
+        reasons = moat_policy_eval_exec(p, er, c->req && c->req->user && c->req->user[0] ? c->req->user : NULL);
+    else
+        reasons = moat_policy_eval_simple(p, (enum moat_policy_rule)rule, rule == POL_CP ? "cp" : "commit");
+    return reasons ? moat_policy_deny(err, reasons) : 0;
+}
+
 /* ---- create -------------------------------------------------------------------------- */
 static bool has_destination(struct moat_container *c, const char *dst)
 {
@@ -402,10 +449,6 @@ int ctr_create(struct moat_engine *e, const char *name, const char *body, size_t
     struct moat_create_req *req = NULL;
     if (moat_create_req_parse(body, len, &req, err) < 0)
         return -1;
-    if (moat_spec_check(req, err) < 0) {
-        moat_create_req_free(req);
-        return -1;
-    }
     if (!req->image || !req->image[0]) {
         moat_create_req_free(req);
         return moat_err(err, EINVAL, "Config.Image: an image is required");
@@ -418,6 +461,12 @@ int ctr_create(struct moat_engine *e, const char *name, const char *body, size_t
     }
     struct moat_image img = {0};
     if (moat_image_lookup(e->store, req->image, MOAT_LOOKUP_BUILTIN, &img, err) < 0) {
+        moat_create_req_free(req);
+        return -1;
+    }
+    /* The policy first (every reason at once), then the builder's own checks. */
+    if (ctr_admit(e, req, &img, false, 0, NULL, err) < 0 || moat_spec_check(req, err) < 0) {
+        moat_image_clear(&img);
         moat_create_req_free(req);
         return -1;
     }

@@ -76,6 +76,19 @@ int engine_alloc_slice(struct moat_engine *e, uint32_t *ret, moat_error **err);
 void engine_slice_range(uint32_t slice, uint32_t *uid_base, uint32_t *gid_base, uint32_t *size);
 
 /* container.c */
+struct moat_image;
+struct moat_policy;
+/* The effective policy for a container (the host's layers, then its own
+ * HostConfig.MoatPolicy) and its verdict: EPERM "denied by policy: ..." with
+ * every reason.  At create the user is checked as written; at start with the
+ * resolved uid (uid_known).  ret may be NULL. */
+/* A running container's operations under its effective policy:
+ * rule POL_EXEC (er: the exec), POL_CP, POL_COMMIT, or update limits (upd). */
+struct ctr_update_limits { int64_t memory, pids, nano_cpus; };
+int ctr_admit_op(struct moat_container *c, int rule, const struct moat_exec_req *er,
+                 const struct ctr_update_limits *upd, moat_error **err);
+int ctr_admit(struct moat_engine *e, const struct moat_create_req *req, const struct moat_image *img, bool uid_known,
+              uint32_t uid, struct moat_policy **ret, moat_error **err);
 int ctr_create(struct moat_engine *e, const char *name, const char *body, size_t len, struct moat_container **ret,
                char ***ret_warnings, moat_error **err);
 int ctr_save(struct moat_container *c, moat_error **err);

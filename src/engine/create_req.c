@@ -443,7 +443,7 @@ void moat_create_req_free(struct moat_create_req *r)
     char **strs[] = {&r->hostname, &r->domainname,  &r->user,       &r->working_dir, &r->image,
                      &r->stop_signal, &r->network_mode, &r->log_type, &r->ipc_mode,  &r->pid_mode,
                      &r->uts_mode, &r->userns_mode, &r->cgroupns_mode, &r->cpuset_cpus, &r->cpuset_mems,
-                     &r->restart.name};
+                     &r->restart.name, &r->moat_policy};
     for (size_t i = 0; i < ARRAY_SIZE(strs); i++)
         free(*strs[i]);
     char ***vs[] = {&r->env,         &r->cmd,         &r->entrypoint, &r->labels,       &r->exposed_ports,
@@ -689,9 +689,9 @@ static int parse_host_config(struct json_object *hc, struct moat_create_req *r, 
         if (get_strv(hc, w, vkeys[i], false, vs[i], err) < 0)
             return -1;
     char **strs[] = {&r->network_mode, &r->ipc_mode,    &r->pid_mode,    &r->uts_mode,
-                     &r->userns_mode,  &r->cgroupns_mode, &r->cpuset_cpus, &r->cpuset_mems};
+                     &r->userns_mode,  &r->cgroupns_mode, &r->cpuset_cpus, &r->cpuset_mems, &r->moat_policy};
     static const char *const skeys[] = {"NetworkMode", "IpcMode",      "PidMode",    "UTSMode",
-                                        "UsernsMode",  "CgroupnsMode", "CpusetCpus", "CpusetMems"};
+                                        "UsernsMode",  "CgroupnsMode", "CpusetCpus", "CpusetMems", "MoatPolicy"};
     for (size_t i = 0; i < ARRAY_SIZE(skeys); i++)
         if (get_str(hc, w, skeys[i], strs[i], err) < 0)
             return -1;

@@ -16,6 +16,7 @@
 #include "engine/container.h"
 #include "engine/engine.h"
 #include "moat/log.h"
+#include "moat/policy.h"
 #include "moat/store.h"
 #include "moat/util.h"
 #include "moat/volume.h"
@@ -302,6 +303,13 @@ int moat_engine_new(const struct moat_engine_opts *o, struct event_base *base, s
         moat_err(err, ENOENT, "%s not found next to moatd or in PATH", !e->runtime_path ? "moat-runtime" : "moat-monitor");
         goto fail;
     }
+    /* Policy before any container: a bad host policy stops the engine here
+     * (fail closed) with file, line and reason. */
+    {
+        _cleanup_free_ char *pdir = o->policy_dir ? xstrdup(o->policy_dir) : moat_policy_default_dir();
+        if (moat_policy_set_load(pdir, &e->policy, err) < 0)
+            goto fail;
+    }
     if (load_containers(e, err) < 0)
         goto fail;
     free(cdir);
@@ -323,6 +331,7 @@ void moat_engine_free(struct moat_engine *e)
     free(e->ctrs);
     moat_volumes_close(e->volumes);
     moat_store_close(e->store);
+    moat_policy_set_free(e->policy);
     free(e->store_root);
     free(e->run_dir);
     free(e->socket_path);

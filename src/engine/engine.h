@@ -34,6 +34,7 @@ struct moat_engine_opts {
     const char *socket;     /* NULL: <run>/moat.sock */
     const char *runtime;    /* NULL: moat-runtime next to moatd, else in PATH */
     const char *monitor;    /* NULL: moat-monitor next to moatd, else in PATH */
+    const char *policy_dir; /* NULL: moat_policy_default_dir() */
 };
 
 struct moat_engine {
@@ -47,6 +48,7 @@ struct moat_engine {
     size_t n_ctrs;
     struct event_sub *subs;       /* GET /events listeners (events.c) */
     struct event_ring *ev_ring;   /* the last events, for since= (events.c) */
+    struct moat_policy_set *policy; /* the host's policy layers (include/moat/policy.h) */
 };
 
 int moat_engine_new(const struct moat_engine_opts *o, struct event_base *base, struct moat_engine **ret,

@@ -15,6 +15,7 @@
 
 #include "api/api.h"
 #include "engine/container.h"
+#include "moat/policy.h"
 #include "moat/json.h"
 #include "moat/layer.h"
 #include "moat/log.h"
@@ -70,6 +71,10 @@ int exec_create(struct moat_container *c, const char *body, size_t len, char **r
     if (!er->cmd || !er->cmd[0]) {
         moat_exec_req_free(er);
         return moat_err(err, EINVAL, "No exec command specified");
+    }
+    if (ctr_admit_op(c, POL_EXEC, er, NULL, err) < 0) {
+        moat_exec_req_free(er);
+        return -1;
     }
     struct moat_exec *x = xcalloc(1, sizeof *x);
     x->e = c->e;

@@ -27,6 +27,7 @@
 #include <json-c/json.h>
 
 #include "engine/container.h"
+#include "moat/policy.h"
 #include "moat/json.h"
 #include "moat/log.h"
 #include "moat/runtime.h"
@@ -99,6 +100,98 @@ int ctr_runtime(struct moat_engine *e, char *const *args, char **ret_err, moat_e
     if (ret_err)
         *ret_err = xstrdup(line);
     return moat_err(err, EIO, "%s", line[0] ? line : "moat-runtime failed");
+}
+
+/* ---- the runtime's delete, off the exit path ------------------------------------------ */
+/* The monitor (--no-delete) reports a container's exit without running
+ * `runtime delete`; the engine runs it here in the background once it has seen
+ * the exit, so waiters and --rm don't wait for a runtime exec.  A start (or a
+ * restart) of the same container first waits for its pending delete, so a
+ * late delete can never remove the state of the next run. */
+struct pending_delete {
+    struct pending_delete *next;
+    struct moat_engine *e;
+    char *id;
+    pid_t pid;
+    int pidfd;
+    struct event *ev;
+};
+static struct pending_delete *pending_deletes;
+
+static void pending_delete_free(struct pending_delete *d, bool block)
+{
+    for (struct pending_delete **p = &pending_deletes; *p; p = &(*p)->next)
+        if (*p == d) {
+            *p = d->next;
+            break;
+        }
+    while (waitpid(d->pid, NULL, block ? 0 : WNOHANG) < 0 && errno == EINTR)
+        ;
+    if (d->ev)
+        event_free(d->ev);
+    if (d->pidfd >= 0)
+        close(d->pidfd);
+    free(d->id);
+    free(d);
+}
+
+static void delete_done(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    pending_delete_free(arg, true); /* the pidfd is readable: it has exited, no wait */
+}
+
+/* Wait for the pending delete of container `id`, if any (a few ms at most). */
+static void delete_wait(struct moat_engine *e, const char *id)
+{
+    for (struct pending_delete *d = pending_deletes; d; d = d->next)
+        if (d->e == e && !strcmp(d->id, id)) {
+            pending_delete_free(d, true);
+            return;
+        }
+}
+
+/* `runtime delete --force ID` in the background when the runtime still holds a state
+ * for the container (a monitor of an older engine deleted it itself). */
+static void delete_async(struct moat_engine *e, const char *id)
+{
+    _cleanup_free_ char *rtstate = xasprintf("%s/%s", e->runtime_root, id);
+    if (access(rtstate, F_OK) < 0)
+        return;
+    delete_wait(e, id);
+    char *argv[] = {e->runtime_path, (char *)"--root", e->runtime_root, (char *)"delete", (char *)"--force",
+                    (char *)id, NULL};
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+            _exit(127);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    struct pending_delete *d = xcalloc(1, sizeof *d);
+    d->e = e;
+    d->pid = pid;
+    d->pidfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+    d->ev = d->pidfd >= 0 ? event_new(e->base, d->pidfd, EV_READ, delete_done, d) : NULL;
+    if (pid < 0 || !d->ev || event_add(d->ev, NULL) < 0) {
+        /* no background child to watch: delete in the foreground */
+        if (pid > 0) {
+            pending_delete_free(d, true);
+        } else {
+            free(d);
+            _cleanup_error_ moat_error *de = NULL;
+            ctr_runtime(e, (char *const[]){(char *)"delete", (char *)"--force", (char *)id, NULL}, NULL, &de);
+        }
+        return;
+    }
+    d->id = xstrdup(id);
+    d->next = pending_deletes;
+    pending_deletes = d;
 }
 
 /* A user namespace with the container's id mapping, for id-mapped layers. */
@@ -285,7 +378,24 @@ static int write_spec(struct moat_container *c, const char *rootfs, moat_error *
     struct moat_image img = {0};
     _cleanup_error_ moat_error *ie = NULL;
     bool have_img = moat_image_lookup(c->e->store, c->image_id, 0, &img, &ie) == 0;
+    /* Start is evaluated too: the policy in force now, which builds the config. */
+    _cleanup_policy_ struct moat_policy *pol = NULL;
+    if (ctr_admit(c->e, c->req, have_img ? &img : NULL, false, 0, &pol, err) < 0) {
+        if (have_img)
+            moat_image_clear(&img);
+        for (size_t i = 0; i < c->n_vols; i++)
+            moat_strv_free(opts[i]);
+        free(opts);
+        free(mounts);
+        return -1;
+    }
+    for (size_t i = 0; pol->b[POL_NOEXEC] && i < c->n_vols; i++) {
+        if (!moat_strv_contains(opts[i], "noexec"))
+            moat_strv_push(&opts[i], "noexec");
+        mounts[i].options = opts[i];
+    }
     struct moat_spec_in in = {
+        .policy = pol,
         .req = c->req, .image = have_img ? img.config : NULL, .container_id = c->id, .rootfs = rootfs,
         .rootless = c->e->rootless, .uid_base = ub, .gid_base = gb, .id_range = sz, .mounts = mounts,
         .n_mounts = c->n_vols, .cgroup_parent = c->e->rootless ? NULL : "/moat",
@@ -331,6 +441,8 @@ int engine_spawn_monitor(struct moat_engine *e, const char *id, const struct spa
     if (s->stdin_once)
         moat_strv_push(&argv, "--stdin-once");
     strv_add2(&argv, s->mode_flag, s->mode_arg);
+    if (!strcmp(s->mode_flag, "--bundle"))
+        moat_strv_push(&argv, "--no-delete"); /* after_exit deletes, off the exit path */
     strv_add2(&argv, "--sync-fd", "3");
     pid_t pid = fork();
     if (pid < 0) {
@@ -440,6 +552,7 @@ int ctr_start(struct moat_container *c, moat_error **err)
     unlink(exitf);
     /* A leftover runtime state of an earlier run (engine killed mid-way); none in the usual case,
      * and then no runtime process is spent on it. */
+    delete_wait(e, c->id);
     _cleanup_free_ char *rtstate = xasprintf("%s/%s", e->runtime_root, c->id);
     if (access(rtstate, F_OK) == 0)
         ctr_runtime(e, (char *const[]){(char *)"delete", (char *)"--force", c->id, NULL}, NULL, &e2);
@@ -684,6 +797,7 @@ static void after_exit(struct moat_container *c)
         c->stop_timer = NULL;
     }
     read_exit(c);
+    delete_async(e, c->id);
     unmount_rootfs(c);
     c->pid = 0;
     c->monitor_pid = 0;

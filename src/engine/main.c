@@ -83,6 +83,7 @@ static void usage(FILE *f)
                "      --runtime PATH    moat-runtime binary\n"
                "      --monitor PATH    moat-monitor binary\n"
                "      --log-file FILE   log here instead of stderr\n"
+               "      --policy-dir DIR  the host's policy files (default /etc/moat/policy.d, or per user)\n"
                "  -D, --debug           debug logging\n"
                "  -v, --version         print the version\n");
 }
@@ -94,7 +95,8 @@ int main(int argc, char **argv)
         {"run-dir", required_argument, NULL, 'R'},   {"runtime", required_argument, NULL, 't'},
         {"monitor", required_argument, NULL, 'm'},   {"log-file", required_argument, NULL, 'l'},
         {"debug", no_argument, NULL, 'D'},           {"version", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
+        {"help", no_argument, NULL, 'h'},            {"policy-dir", required_argument, NULL, 'P'},
+        {NULL, 0, NULL, 0}};
     struct moat_engine_opts eo = {0};
     struct moat_log_config lc = {.progname = "moatd", .level = MOAT_LOG_INFO, .file_fd = -1, .stderr_on = 1};
     const char *log_file = NULL;
@@ -107,6 +109,7 @@ int main(int argc, char **argv)
         case 't': eo.runtime = optarg; break;
         case 'm': eo.monitor = optarg; break;
         case 'l': log_file = optarg; break;
+        case 'P': eo.policy_dir = optarg; break;
         case 'D': lc.level = MOAT_LOG_DEBUG; break;
         case 'v': printf("moatd version %s\n", MOAT_VERSION); return 0;
         case 'h': usage(stdout); return 0;

@@ -19,6 +19,7 @@
 #include "moat/json.h"
 #include "moat/oci.h"
 #include "moat/path.h"
+#include "moat/policy.h"
 #include "moat/runtime.h"
 #include "moat/seccomp.h"
 #include "moat/spec.h"
@@ -160,11 +161,9 @@ static int cap_bit(const char *what, const char *name, int *ret, moat_error **er
 
 /* Docker's TweakCapabilities: CapAdd ALL = everything less CapDrop; else the
  * defaults (or nothing with CapDrop ALL) less CapDrop plus CapAdd. */
-int spec_caps_mask(char *const *add, char *const *drop, uint64_t *ret, moat_error **err)
+int spec_caps_mask(uint64_t base, char *const *add, char *const *drop, uint64_t *ret, moat_error **err)
 {
-    uint64_t m = 0;
-    for (size_t i = 0; moat_default_caps[i]; i++)
-        m |= UINT64_C(1) << oci_cap_from_name(moat_default_caps[i]);
+    uint64_t m = base;
     bool add_all = false, drop_all = false;
     for (size_t i = 0; add && add[i]; i++)
         add_all = add_all || !strcasecmp(add[i], "ALL");
@@ -317,9 +316,13 @@ static int opt_seccomp(struct secopt *s, const char *v, moat_error **err)
     return 0;
 }
 
-static int parse_secopts(char *const *opts, struct secopt *s, moat_error **err)
+static int parse_secopts(const struct moat_policy *pol, char *const *opts, struct secopt *s, moat_error **err)
 {
+    /* The policy's default profile: a built-in name or a file. */
+    const char *def = moat_policy_seccomp_default(pol);
     s->seccomp_name = "default";
+    if (strcmp(def, "default") && opt_seccomp(s, def, err) < 0)
+        return moat_err_wrap(err, "the policy's default seccomp profile");
     for (size_t i = 0; opts && opts[i]; i++) {
         _cleanup_free_ char *k = xstrdup(opts[i]);
         char *v = strchr(k, '=');
@@ -590,11 +593,12 @@ int moat_spec_check(const struct moat_create_req *r, moat_error **err)
 {
     if (check_modes(r, err) < 0)
         return -1;
+    const struct moat_policy *pol = moat_policy_default();
     uint64_t caps = 0;
-    if (spec_caps_mask(r->cap_add, r->cap_drop, &caps, err) < 0)
+    if (spec_caps_mask(moat_policy_caps_default(pol), r->cap_add, r->cap_drop, &caps, err) < 0)
         return -1;
     _cleanup_(secopt_clear) struct secopt so = {0};
-    return parse_secopts(r->security_opt, &so, err);
+    return parse_secopts(pol, r->security_opt, &so, err);
 }
 
 int moat_spec_build(const struct moat_spec_in *in, struct json_object **ret, moat_error **err)
@@ -604,11 +608,14 @@ int moat_spec_build(const struct moat_spec_in *in, struct json_object **ret, moa
         return moat_err(err, EINVAL, "spec: a request and a container id are required");
     if (check_modes(r, err) < 0)
         return -1;
+    /* The effective policy's defaults build the config (the engine evaluated
+     * the request against the same policy before calling us). */
+    const struct moat_policy *pol = in->policy ? in->policy : moat_policy_default();
     uint64_t caps = 0;
-    if (spec_caps_mask(r->cap_add, r->cap_drop, &caps, err) < 0)
+    if (spec_caps_mask(moat_policy_caps_default(pol), r->cap_add, r->cap_drop, &caps, err) < 0)
         return -1;
     _cleanup_(secopt_clear) struct secopt so = {0};
-    if (parse_secopts(r->security_opt, &so, err) < 0)
+    if (parse_secopts(pol, r->security_opt, &so, err) < 0)
         return -1;
     _cleanup_json_ struct json_object *c = NULL;
     if (moat_spec_template(in->rootless, &c, err) < 0)

@@ -28,7 +28,8 @@ int spec_resolve_user(const char *rootfs, const char *user, char *const *group_a
 /* Env: replace the same key or append; "KEY" alone removes KEY. */
 void spec_env_set(char ***env, const char *kv);
 /* Capabilities after CapAdd/CapDrop (bit n = capability n). */
-int spec_caps_mask(char *const *add, char *const *drop, uint64_t *ret, moat_error **err);
+/* base: the effective policy's default capabilities. */
+int spec_caps_mask(uint64_t base, char *const *add, char *const *drop, uint64_t *ret, moat_error **err);
 void spec_set_caps(struct json_object *proc, uint64_t mask, bool root);
 
 int spec_rlimits(const struct moat_create_req *r, struct json_object *proc, moat_error **err);

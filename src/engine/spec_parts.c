@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "moat/policy.h"
 #include "moat/json.h"
 #include "moat/path.h"
 #include "moat/util.h"
@@ -344,9 +345,12 @@ int spec_resources(const struct moat_spec_in *in, struct json_object *lx, moat_e
             json_object_object_add(c, "mems", json_object_new_string(r->cpuset_mems));
         json_object_object_add(res, "cpu", c);
     }
-    if (r->pids_limit > 0) {
+    /* The request's pids limit, else the policy's default (the template's is baseline's). */
+    int64_t pids = r->pids_limit > 0 ? r->pids_limit
+                                     : moat_policy_pids_default(in->policy ? in->policy : moat_policy_default());
+    if (pids > 0) {
         struct json_object *p = json_object_new_object();
-        json_object_object_add(p, "limit", json_object_new_int64(r->pids_limit));
+        json_object_object_add(p, "limit", json_object_new_int64(pids));
         json_object_object_add(res, "pids", p);
     }
     if (r->blkio_weight) {

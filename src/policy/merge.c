@@ -177,12 +177,105 @@ static int merge_rule(struct moat_policy *eff, const struct moat_policy *layer, 
     return 0;
 }
 
+/* A built-in profile used as a narrower layer (--policy restricted) adds its
+ * restrictions to the policy in force: per rule the stricter of the two. */
+static bool list_covered(enum pol_kind k, char *const *wide, const char *n)
+{
+    return k == K_LIST ? moat_strv_contains(wide, n) : k == K_BINDS ? bind_covered(wide, n)
+                       : k == K_PORTS ? port_covered(wide, n) : pattern_covered(wide, n);
+}
+
+static void intersect_rule(struct moat_policy *eff, const struct moat_policy *layer, enum moat_policy_rule r)
+{
+    const struct pol_field *f = &moat_pol_fields[r];
+    bool took = true;
+    switch (f->kind) {
+    case K_ALLOW:
+        took = !layer->b[r] && eff->b[r];
+        eff->b[r] = eff->b[r] && layer->b[r];
+        break;
+    case K_REQUIRE:
+        took = layer->b[r] && !eff->b[r];
+        eff->b[r] = eff->b[r] || layer->b[r];
+        break;
+    case K_CAPS:
+        took = ((uint64_t)layer->n[r] & (uint64_t)eff->n[r]) != (uint64_t)eff->n[r];
+        eff->n[r] = (int64_t)((uint64_t)eff->n[r] & (uint64_t)layer->n[r]);
+        break;
+    case K_CAPS_DEF:
+    case K_DEFAULT:
+        eff->n[r] = layer->n[r];
+        break;
+    case K_STR_DEF:
+        moat_strv_free(eff->l[r]);
+        eff->l[r] = moat_strv_dup(layer->l[r]);
+        break;
+    case K_LIST:
+    case K_PATTERNS:
+    case K_BINDS:
+    case K_PORTS: {
+        /* what both allow: the layer's entries the policy in force covers, and
+         * the policy's entries inside a layer entry */
+        char **out = NULL;
+        for (size_t i = 0; layer->l[r] && layer->l[r][i]; i++)
+            if (list_covered(f->kind, eff->l[r], layer->l[r][i]) && !moat_strv_contains(out, layer->l[r][i]))
+                moat_strv_push(&out, layer->l[r][i]);
+        for (size_t i = 0; eff->l[r] && eff->l[r][i]; i++)
+            if (list_covered(f->kind, layer->l[r], eff->l[r][i]) && !moat_strv_contains(out, eff->l[r][i]))
+                moat_strv_push(&out, eff->l[r][i]);
+        if (!out)
+            out = xcalloc(1, sizeof *out);
+        took = moat_strv_len(out) != moat_strv_len(eff->l[r]);
+        moat_strv_free(eff->l[r]);
+        eff->l[r] = out;
+        break;
+    }
+    case K_UNION:
+        for (size_t i = 0; layer->l[r] && layer->l[r][i]; i++)
+            if (!moat_strv_contains(eff->l[r], layer->l[r][i]))
+                moat_strv_push(&eff->l[r], layer->l[r][i]);
+        took = false;
+        break;
+    case K_MAX:
+    case K_BYTES:
+    case K_CPUS:
+        took = layer->n[r] && (!eff->n[r] || layer->n[r] < eff->n[r]);
+        if (took)
+            eff->n[r] = layer->n[r];
+        break;
+    case K_SIGNED:
+        took = layer->n[r] > eff->n[r];
+        if (took)
+            eff->n[r] = layer->n[r];
+        break;
+    }
+    if (took)
+        take_src(eff, layer, r);
+}
+
+static void finish_merge(struct moat_policy *eff, struct moat_policy *tmp, const struct moat_policy *layer);
+
+void moat_policy_restrict(struct moat_policy *eff, const struct moat_policy *layer)
+{
+    _cleanup_policy_ struct moat_policy *tmp = moat_policy_dup(eff);
+    for (int r = 0; r < POL_N; r++)
+        if (layer->set & BIT(r))
+            intersect_rule(tmp, layer, (enum moat_policy_rule)r);
+    finish_merge(eff, tmp, layer);
+}
+
 int moat_policy_merge(struct moat_policy *eff, const struct moat_policy *layer, moat_error **err)
 {
     _cleanup_policy_ struct moat_policy *tmp = moat_policy_dup(eff);
     for (int r = 0; r < POL_N; r++)
         if ((layer->set & BIT(r)) && merge_rule(tmp, layer, (enum moat_policy_rule)r, err) < 0)
             return -1;
+    finish_merge(eff, tmp, layer);
+    return 0;
+}
+
+static void finish_merge(struct moat_policy *eff, struct moat_policy *tmp, const struct moat_policy *layer)
+{
     /* Defaults follow the tightened sets: never more than what is allowed. */
     tmp->n[POL_CAPS_DEFAULT] &= tmp->n[POL_CAPS_ALLOWED];
     if (tmp->l[POL_SECCOMP_DEFAULT] && tmp->l[POL_SECCOMP_PROFILES] && tmp->l[POL_SECCOMP_PROFILES][0] &&
@@ -207,7 +300,6 @@ int moat_policy_merge(struct moat_policy *eff, const struct moat_policy *layer, 
     struct moat_policy t = *eff;
     *eff = *tmp;
     *tmp = t;
-    return 0;
 }
 
 /* ---- the default, the host's directory, layers for an identity -------------------------- */
@@ -221,6 +313,17 @@ static struct moat_policy *start_from(const char *base, moat_error **err)
     _cleanup_free_ char *f = xasprintf("%s.json", base);
     moat_strv_push(&p->layers, f);
     return p;
+}
+
+char *moat_policy_default_dir(void)
+{
+    if (geteuid() == 0)
+        return xstrdup("/etc/moat/policy.d");
+    const char *x = getenv("XDG_CONFIG_HOME");
+    if (x && x[0] == '/')
+        return xasprintf("%s/moat/policy.d", x);
+    const char *h = getenv("HOME");
+    return h && h[0] == '/' ? xasprintf("%s/.config/moat/policy.d", h) : NULL;
 }
 
 const struct moat_policy *moat_policy_default(void)
@@ -372,8 +475,17 @@ int moat_policy_for(const struct moat_policy_set *s, const struct moat_identity 
         if (container_policy[0] == '{') {
             if (moat_policy_parse(container_policy, strlen(container_policy), "the container's policy", &layer, err) < 0)
                 return -1;
-        } else if (moat_policy_builtin(container_policy, &layer, err) < 0) {
-            return -1;
+        } else {
+            /* A built-in profile adds its restrictions (per rule the stricter);
+             * privileged restricts nothing, so asking for it is refused. */
+            if (!strcmp(container_policy, "privileged"))
+                return moat_err(err, EPERM, "the privileged profile can only be a host policy's base "
+                                            "(/etc/moat/policy.d: \"base\": \"privileged\"), not a container's policy");
+            if (moat_policy_builtin(container_policy, &layer, err) < 0)
+                return -1;
+            moat_policy_restrict(eff, layer);
+            *ret = TAKE_PTR(eff);
+            return 0;
         }
         if (layer->base || layer->scope_uids || layer->scope_tenants || layer->scope_subjects)
             return moat_err(err, EINVAL, "%s: a container's policy cannot set base or scope", layer->file);

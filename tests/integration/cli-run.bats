@@ -129,7 +129,7 @@ cgfile() {
   assert_output --partial NOSUCHCAP
   run m run --rm --privileged busybox true
   assert_failure 125
-  assert_line --index 0 --partial 'Error response from daemon: privileged containers are not allowed'
+  assert_line --index 0 --partial 'Error response from daemon: denied by policy: privileged containers are not allowed (baseline.json: /privileged)'
   assert_line "See 'moat run --help'."
   run m run --rm --security-opt seccomp=unconfined busybox true
   assert_failure 125

@@ -1,0 +1,109 @@
+#!/usr/bin/env bats
+# The engine enforces the effective policy: create and start (the policy's
+# defaults build config.json), exec, cp, commit, update; the built-in
+# restricted profile one flag away (--policy restricted); a host policy
+# directory (--policy-dir); `moat policy check`-free: the real create is the
+# check.  One moatd per file on a private store, both lanes.
+load ../lib/helpers
+bats_require_minimum_version 1.5.0
+
+MOATD=$MOAT_BUILD/bin/moatd
+
+setup_file() {
+  export ENG=$BATS_FILE_TMPDIR/eng
+  mkdir -p "$ENG/policy.d"
+  export SOCK=$ENG/moat.sock STORE=$ENG/store RUN=$ENG/run PDIR=$ENG/policy.d
+  # the host's policy: no commit, memory at most 1 GiB; cp allowed, exec allowed
+  printf '{"moatPolicy": 1, "commit": false, "resources": {"pids": {"max": 2048}}}\n' > "$PDIR/10-site.json"
+  "$MOAT_BIN" --data-root "$STORE" image build-busybox >/dev/null
+  "$MOATD" --data-root "$STORE" --run-dir "$RUN" --socket "$SOCK" --policy-dir "$PDIR" --log-file "$ENG/moatd.log" </dev/null &
+  echo $! > "$ENG/moatd.pid"
+  for _ in $(seq 100); do [ -S "$SOCK" ] && return 0; sleep 0.05; done
+  cat "$ENG/moatd.log" >&2
+  return 1
+}
+
+teardown_file() {
+  for id in $(m ps -aq --no-trunc 2>/dev/null); do m rm -f "$id" >/dev/null 2>&1 || true; done
+  kill "$(cat "$ENG/moatd.pid")" 2>/dev/null || true
+  sleep 0.2
+  MOAT_ROOT=$STORE "$MOAT_BIN" system reset -f >/dev/null 2>&1 || true
+}
+
+teardown() { m rm -f $(m ps -aq) >/dev/null 2>&1 || true; }
+
+m() { timeout -s KILL 30 "$MOAT_BIN" -H "unix://$SOCK" --data-root "$STORE" "$@"; }
+
+@test "policy: every reason of a denied create at once, each naming its rule and file; nothing is created" {
+  run m run --rm --privileged --cap-add NET_ADMIN --security-opt seccomp=unconfined busybox true
+  assert_failure 125
+  assert_line --index 0 --partial "denied by policy: privileged containers are not allowed (baseline.json: /privileged); capability NET_ADMIN is not allowed (baseline.json: /capabilities/allowed); security-opt seccomp=unconfined is not allowed: system calls are always filtered (baseline.json: /seccomp/unconfined)"
+  run m run --rm --pids-limit 5000 busybox true
+  assert_failure 125
+  assert_output --partial "pids limit 5000 is above the maximum 2048 ($PDIR/10-site.json: /resources/pids/max)"
+  run m ps -aq
+  assert_output ''
+}
+
+@test "policy: --policy restricted refuses root, a writable rootfs, added capabilities, host network and host binds" {
+  run m run --rm --policy restricted busybox true
+  assert_failure 125
+  assert_output --partial "the container would run as root (user 'root'): a non-root user is required (--user UID) (restricted.json: /runAsNonRoot)"
+  assert_output --partial "a read-only root filesystem is required (restricted.json: /readOnlyRootfs)"
+  run m run --rm --policy restricted --user 1000 --read-only --cap-add NET_BIND_SERVICE --network host -v /srv:/srv busybox true
+  assert_failure 125
+  assert_output --partial "capability NET_BIND_SERVICE is not allowed (restricted.json: /capabilities/allowed)"
+  assert_output --partial "network mode host is not allowed (restricted.json: /network/modes)"
+  assert_output --partial "bind mount of host path /srv is not allowed (restricted.json: /mounts/hostBinds)"
+  run m run --rm --policy privileged busybox true
+  assert_failure 125
+  assert_output --partial "the privileged profile can only be a host policy's base"
+}
+
+@test "policy: a restricted container gets what its policy builds: no capabilities, the restricted seccomp profile" {
+  run m run --rm --policy restricted --user 1000 --read-only busybox sh -c 'grep -E "^(CapEff|CapBnd|NoNewPrivs)" /proc/self/status; id -u; touch /x 2>&1 || echo ro'
+  assert_success
+  assert_line $'CapEff:\t0000000000000000'
+  assert_line $'CapBnd:\t0000000000000000'
+  assert_line $'NoNewPrivs:\t1'
+  assert_line 1000
+  assert_line ro
+  run m inspect -f '{{json .HostConfig.MoatPolicy}}' "$(m create --policy restricted --user 1000 --read-only busybox true)"
+  assert_output '"restricted"'
+  # the default container still gets moat's 8 capabilities inside its user namespace
+  run m run --rm busybox grep CapEff /proc/self/status
+  assert_output $'CapEff:\t00000000000004fb'
+}
+
+@test "policy: a container's own policy file tightens, and may not widen" {
+  printf '{"moatPolicy": 1, "exec": false, "cp": false}' > "$BATS_TEST_TMPDIR/p.json"
+  m run -d --name pol1 --policy "$BATS_TEST_TMPDIR/p.json" busybox sleep 300 >/dev/null
+  run m exec pol1 true
+  assert_failure
+  assert_output --partial "denied by policy: exec is not allowed (the container's policy: /exec)"
+  run m cp "$BATS_TEST_TMPDIR/p.json" pol1:/tmp/p.json
+  assert_failure
+  run m exec pol1 true
+  assert_failure
+  printf '{"moatPolicy": 1, "commit": true}' > "$BATS_TEST_TMPDIR/w.json"
+  run m run --rm --policy "$BATS_TEST_TMPDIR/w.json" busybox true
+  assert_failure 125
+  assert_output --partial "/commit: would widen the policy in force: it allows commit"
+  assert_output --partial "10-site.json"
+}
+
+@test "policy: commit refused by the host policy; update limits checked; start re-evaluates" {
+  m run -d --name pol2 busybox sleep 300 >/dev/null
+  run m commit pol2
+  assert_failure
+  assert_output --partial "commit is not allowed ($PDIR/10-site.json: /commit)"
+  if [ "$(id -u)" -eq 0 ]; then
+    run m update --pids-limit 4096 pol2
+    assert_failure
+    assert_output --partial "pids limit 4096 is above the maximum 2048"
+    run m update --pids-limit 100 pol2
+    assert_success
+  fi
+  run m exec pol2 true
+  assert_success
+}
