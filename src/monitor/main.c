@@ -27,7 +27,8 @@ static _Noreturn void usage(const char *msg)
     fprintf(stderr, "moat-monitor: %s\n"
                     "usage: moat-monitor --id ID --runtime PATH --runtime-root DIR --run-dir DIR\n"
                     "         --log-file FILE [--log-max-size BYTES] [--log-max-files N] --exit-file FILE\n"
-                    "         [--tty] [--stdin] [--stdin-once] (--bundle DIR | --exec PROCESS_JSON) [--sync-fd N]\n",
+                    "         [--tty] [--stdin] [--stdin-once] (--bundle DIR | --exec PROCESS_JSON) [--sync-fd N]\n"
+                    "         [--no-delete]\n",
             msg);
     exit(2);
 }
@@ -42,7 +43,7 @@ static void parse_args(struct mon_opts *o, int argc, char **argv)
         {"tty", no_argument, NULL, 't'},               {"stdin", no_argument, NULL, 'I'},
         {"stdin-once", no_argument, NULL, 'O'},        {"bundle", required_argument, NULL, 'b'},
         {"exec", required_argument, NULL, 'e'},        {"sync-fd", required_argument, NULL, 'S'},
-        {NULL, 0, NULL, 0}};
+        {"no-delete", no_argument, NULL, 'D'},         {NULL, 0, NULL, 0}};
     *o = (struct mon_opts){.log_max_size = MOAT_MON_DEFAULT_LOG_SIZE, .log_max_files = MOAT_MON_DEFAULT_LOG_FILES,
                            .sync_fd = -1};
     int c;
@@ -60,6 +61,7 @@ static void parse_args(struct mon_opts *o, int argc, char **argv)
         case 't': o->tty = true; break;
         case 'I': o->stdin_open = true; break;
         case 'O': o->stdin_once = true; break;
+        case 'D': o->no_delete = true; break;
         case 's':
             if (moat_parse_u64(optarg, &o->log_max_size) < 0)
                 usage("--log-max-size: not a number of bytes");
@@ -542,7 +544,9 @@ static void finish(struct mon *m)
     close(m->listen_fd); /* no new clients from here on */
     m->listen_fd = -1;
     mon_clients_finish(m, frame);
-    if (m->o.bundle)
+    /* --no-delete: the engine deletes the runtime's state itself once it saw
+     * this exit, so the exit is reported without waiting for a runtime exec */
+    if (m->o.bundle && !m->o.no_delete)
         run_delete(m);
     cleanup_run_dir();
 }

@@ -59,6 +59,7 @@ struct mon_opts {
     uint64_t log_max_size;
     unsigned log_max_files;
     bool tty, stdin_open, stdin_once;
+    bool no_delete; /* container mode: leave `runtime delete` to the engine */
     int sync_fd;
 };
 
