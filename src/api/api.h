@@ -19,6 +19,7 @@
 
 #include "moat/error.h"
 #include "moat/http.h"
+#include "engine/engine.h"
 
 struct moat_engine;
 
@@ -31,6 +32,11 @@ struct api_call {
     struct moat_http_req *req;
     const char *params[MOAT_API_MAX_PARAMS]; /* captured {x} segments, decoded */
     unsigned version_minor;                  /* 41 for /v1.41 */
+    const struct api_route *route;           /* the matched route (its audit action) */
+    bool audited;                            /* this request is on the audit log */
+    char identity[32];                       /* "uid:N" from SO_PEERCRED, set before the handler */
+    char *object;                            /* what it names, for the audit record */
+    struct moat_caller who;                  /* the above for the engine (policy scopes, audit) */
 };
 
 typedef void (*api_handler_fn)(struct api_call *c);
@@ -41,6 +47,18 @@ struct api_route {
     api_handler_fn fn;
     enum moat_http_body_mode body; /* MEMORY (limit below, 0: 4 MiB) or SPOOL (uploads) */
     uint64_t body_limit;
+    /* The audit log (include/moat/audit.h).  Every route that is not GET/HEAD, and GET
+     * /containers/{id}/archive, is recorded before it executes; `action` names it there
+     * ("container.create"; NULL: "<METHOD> <pattern>").  The router records it ("allow", no
+     * policy) before calling the handler, and answers 500 without calling it when the log
+     * cannot be written. */
+    const char *action;
+    /* The route evaluates policy (create, start, exec, cp, commit, update, policy check):
+     * the engine records the decision itself (ctr_admit with c->who) before it acts, so the
+     * router records nothing first; a handler that returns without a record (a 400 before
+     * any decision, a path without a policy question) gets an "error" record, unless it
+     * called api_audit() itself. */
+    bool policy;
 };
 
 /* Route tables, each ended by a {NULL} entry. */
@@ -57,6 +75,17 @@ enum moat_http_body_mode api_body_mode(struct moat_http_req *r, void *ctx, uint6
 void api_dispatch(struct moat_http_req *r, void *ctx);
 /* Headers on every response: API-Version, OSType, Server, Docker-Experimental. */
 extern const char *const api_default_headers[];
+
+/* Append this request to the audit log: action from c->route, identity from the peer's
+ * credentials, decision "allow"|"deny"|"error", reasons (NULL-terminated, or NULL), the policy
+ * source (or NULL).  Marks the request audited.  0 once the record is on disk; -1 after
+ * answering 500 {"message":"audit log: <reason>; the request was not executed"}: the caller
+ * must then return without acting. */
+int api_audit(struct api_call *c, const char *object, const char *decision, char *const *reasons, const char *policy);
+
+/* The request was allowed (on the record) and then failed: an "error" record with the
+ * message follows, so the log does not read as if it had happened.  Best effort. */
+void api_audit_failure(struct api_call *c, const moat_error *e);
 
 /* Answer with the error's message and the status its errno maps to. */
 void api_error_reply(struct moat_http_req *r, const moat_error *e);

@@ -113,6 +113,15 @@ void moat_http_reply_error(struct moat_http_req *r, int status, const char *fmt,
     if (vasprintf(&msg, fmt, ap) < 0)
         msg = NULL;
     va_end(ap);
+    /* A HEAD answer has no body: the message goes in a header too (moat's client shows it;
+     * CR, LF and other controls become spaces so it stays one header line). */
+    if (r->head && msg) {
+        _cleanup_free_ char *h = xstrndup(msg, 1024);
+        for (char *p = h; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                *p = ' ';
+        moat_http_add_header(r, "X-Moat-Error", h);
+    }
     _cleanup_json_ struct json_object *o = json_object_new_object();
     json_object_object_add(o, "message", json_object_new_string(msg ? msg : moat_http_reason(status)));
     moat_http_reply_json(r, status, o);

@@ -8,7 +8,10 @@
 #include <json-c/json.h>
 
 #include "api/api.h"
+#include "engine/engine.h"
+#include "moat/audit.h"
 #include "moat/json.h"
+#include "moat/log.h"
 #include "moat/util.h"
 #include "moat/version.h"
 
@@ -180,6 +183,84 @@ struct route_data {
     char buf[8192];
 };
 
+/* ---- the audit log ---------------------------------------------------------------------- */
+/* Recorded: every route that is not GET/HEAD, and a GET that evaluates policy (archive: cp out). */
+static bool route_audited(const char *method, const struct api_route *rt)
+{
+    if (!strcmp(method, "HEAD"))
+        return false;
+    return strcmp(rt->method, "GET") != 0 || rt->policy;
+}
+
+static void set_identity(struct api_call *c)
+{
+    uid_t uid;
+    if (c->req && moat_http_peer(c->req, NULL, &uid, NULL)) {
+        snprintf(c->identity, sizeof c->identity, "uid:%u", (unsigned)uid);
+        c->who.id.uid = uid;
+        c->who.id_known = true;
+    } else {
+        snprintf(c->identity, sizeof c->identity, "unknown");
+    }
+    c->who.identity = c->identity;
+}
+
+int api_audit(struct api_call *c, const char *object, const char *decision, char *const *reasons, const char *policy)
+{
+    if (!c->identity[0])
+        set_identity(c);
+    _cleanup_free_ char *fallback = NULL;
+    struct moat_caller who = c->who;
+    if (!who.action)
+        who.action = fallback = c->route ? xasprintf("%s %s", c->route->method, c->route->pattern) : xstrdup("unknown");
+    who.identity = c->identity;
+    who.object = object ? object : c->object;
+    who.recorded = &c->audited;
+    _cleanup_error_ moat_error *err = NULL;
+    if (moat_engine_audit(c->engine, &who, decision, reasons, policy, &err) < 0) {
+        moat_http_reply_error(c->req, 500, "%s", err->msg);
+        return -1;
+    }
+    return 0;
+}
+
+void api_audit_failure(struct api_call *c, const moat_error *e)
+{
+    /* Only after an "allow" is on the record: a denial is already recorded with its reasons,
+     * and an audit failure cannot be recorded. */
+    if (!c->audited || !e || e->errnum == EPERM || (e->msg && !strncmp(e->msg, "audit log:", 10)))
+        return;
+    char *const why[] = {e->msg ? e->msg : (char *)"failed", NULL};
+    struct moat_caller who = c->who;
+    who.recorded = NULL;
+    _cleanup_error_ moat_error *err = NULL;
+    if (moat_engine_audit(c->engine, &who, "error", why, NULL, &err) < 0)
+        moat_log(MOAT_LOG_ERROR, "%s", err->msg);
+}
+
+/* What the request acts on, for the router's own records: the path's {x}, else the name
+ * given in the query (create, commit, pull) or a small JSON body (volume create). */
+static char *audit_object(struct api_call *c)
+{
+    if (c->params[0])
+        return xstrdup(c->params[0]);
+    static const char *const keys[] = {"name", "container", "fromImage", "fromSrc", "repo"};
+    for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+        const char *q = moat_http_query(c->req, keys[i]);
+        if (q && q[0])
+            return xstrdup(q);
+    }
+    size_t len = 0;
+    const char *b = moat_http_body(c->req, &len);
+    _cleanup_json_ struct json_object *o = NULL;
+    _cleanup_error_ moat_error *e = NULL;
+    struct json_object *v = NULL;
+    if (b && len && moat_json_parse(b, len, 4u << 20, "body", &o, &e) == 0 && json_object_is_type(o, json_type_object) &&
+        json_object_object_get_ex(o, "Name", &v) && json_object_is_type(v, json_type_string))
+        return xstrdup(json_object_get_string(v));
+    return xstrdup("");
+}
+
 enum moat_http_body_mode api_body_mode(struct moat_http_req *r, void *ctx, uint64_t *ret_limit)
 {
     (void)ctx;
@@ -228,7 +309,29 @@ void api_dispatch(struct moat_http_req *r, void *ctx)
     }
     /* The captured parameters point into rd->buf, which lives as long as the
      * request (handlers answering later keep what they need themselves). */
+    c.route = f.route;
+    set_identity(&c);
+    bool audited = route_audited(moat_http_method(r), f.route);
+    _cleanup_free_ char *object = audited ? audit_object(&c) : NULL;
+    c.object = object;
+    c.who.action = f.route->action;
+    c.who.object = object ? object : c.params[0];
+    c.who.recorded = &c.audited;
+    /* Recorded before it executes; not executed when it cannot be recorded.  A route that
+     * asks the policy is recorded by the engine with the decision. */
+    if (audited && !f.route->policy && api_audit(&c, object, "allow", NULL, NULL) < 0) {
+        free(rd);
+        return;
+    }
     f.route->fn(&c);
+    if (audited && f.route->policy && !c.audited) {
+        /* Answered before any policy decision (a bad body, no such container): still on the
+         * record, best effort (the answer is already given). */
+        static char *const why[] = {"the request was refused before a policy decision", NULL};
+        _cleanup_error_ moat_error *err = NULL;
+        if (moat_engine_audit(c.engine, &c.who, "error", why, NULL, &err) < 0)
+            moat_log(MOAT_LOG_ERROR, "audit log: %s", err->msg);
+    }
     free(rd);
 }
 

@@ -37,7 +37,8 @@ static void h_create(struct api_call *c)
     }
     struct moat_container *ctr = NULL;
     _cleanup_error_ moat_error *e = NULL;
-    if (ctr_create(c->engine, moat_http_query(c->req, "name"), body, len, &ctr, NULL, &e) < 0) {
+    if (ctr_create(c->engine, &c->who, moat_http_query(c->req, "name"), body, len, &ctr, NULL, &e) < 0) {
+        api_audit_failure(c, e);
         api_error_reply(c->req, e);
         return;
     }
@@ -47,13 +48,34 @@ static void h_create(struct api_call *c)
     moat_http_reply_json(c->req, 201, o);
 }
 
+/* POST /moat/policy/check: a create body evaluated as create would (parse, image, the
+ * caller's policy, the builder's checks), nothing made.  200 {"Allowed", "Reasons",
+ * "Policy", "Digest", "Image"}; a bad body or an unknown image as create answers them. */
+static void h_policy_check(struct api_call *c)
+{
+    size_t len = 0;
+    const char *body = moat_http_body(c->req, &len);
+    if (!body || !len) {
+        moat_http_reply_error(c->req, 400, "a JSON request body is required");
+        return;
+    }
+    _cleanup_json_ struct json_object *o = NULL;
+    _cleanup_error_ moat_error *e = NULL;
+    if (ctr_check(c->engine, &c->who, body, len, &o, &e) < 0) {
+        api_error_reply(c->req, e);
+        return;
+    }
+    moat_http_reply_json(c->req, 200, o);
+}
+
 static void h_start(struct api_call *c)
 {
     struct moat_container *ctr = find(c);
     if (!ctr)
         return;
     _cleanup_error_ moat_error *e = NULL;
-    if (ctr_start(ctr, &e) < 0) {
+    if (ctr_start(ctr, &c->who, &e) < 0) {
+        api_audit_failure(c, e);
         api_error_reply(c->req, e);
         if (e->errnum != EALREADY)
             ctr_start_failed(ctr);
@@ -96,7 +118,8 @@ static void h_restart(struct api_call *c)
             return;
         }
         moat_error_freep(&e);
-        if (ctr_start(ctr, &e) < 0) {
+        if (ctr_start(ctr, &c->who, &e) < 0) {
+            api_audit_failure(c, e);
             api_error_reply(c->req, e);
             return;
         }
@@ -416,20 +439,21 @@ static void h_list(struct api_call *c)
 }
 
 const struct api_route api_routes_containers[] = {
-    {"POST", "/containers/create", h_create, MOAT_HTTP_BODY_MEMORY, MOAT_CREATE_MAX_BODY},
+    {"POST", "/containers/create", h_create, MOAT_HTTP_BODY_MEMORY, MOAT_CREATE_MAX_BODY, "container.create", true},
     {"GET", "/containers/json", h_list, MOAT_HTTP_BODY_MEMORY, 0},
+    {"POST", "/moat/policy/check", h_policy_check, MOAT_HTTP_BODY_MEMORY, MOAT_CREATE_MAX_BODY, "policy.check", true},
     {"GET", "/containers/{id}/json", h_inspect, MOAT_HTTP_BODY_MEMORY, 0},
-    {"POST", "/containers/{id}/start", h_start, MOAT_HTTP_BODY_MEMORY, 0},
-    {"POST", "/containers/{id}/stop", h_stop, MOAT_HTTP_BODY_MEMORY, 0},
-    {"POST", "/containers/{id}/restart", h_restart, MOAT_HTTP_BODY_MEMORY, 0},
-    {"POST", "/containers/{id}/kill", h_kill, MOAT_HTTP_BODY_MEMORY, 0},
-    {"POST", "/containers/{id}/pause", h_pause, MOAT_HTTP_BODY_MEMORY, 0},
-    {"POST", "/containers/{id}/unpause", h_pause, MOAT_HTTP_BODY_MEMORY, 0},
-    {"POST", "/containers/{id}/rename", h_rename, MOAT_HTTP_BODY_MEMORY, 0},
-    {"POST", "/containers/{id}/wait", h_wait, MOAT_HTTP_BODY_MEMORY, 0},
-    {"POST", "/containers/{id}/attach", h_attach, MOAT_HTTP_BODY_MEMORY, 0},
-    {"POST", "/containers/{id}/resize", h_resize, MOAT_HTTP_BODY_MEMORY, 0},
+    {"POST", "/containers/{id}/start", h_start, MOAT_HTTP_BODY_MEMORY, 0, "container.start", true},
+    {"POST", "/containers/{id}/stop", h_stop, MOAT_HTTP_BODY_MEMORY, 0, "container.stop"},
+    {"POST", "/containers/{id}/restart", h_restart, MOAT_HTTP_BODY_MEMORY, 0, "container.restart"},
+    {"POST", "/containers/{id}/kill", h_kill, MOAT_HTTP_BODY_MEMORY, 0, "container.kill"},
+    {"POST", "/containers/{id}/pause", h_pause, MOAT_HTTP_BODY_MEMORY, 0, "container.pause"},
+    {"POST", "/containers/{id}/unpause", h_pause, MOAT_HTTP_BODY_MEMORY, 0, "container.unpause"},
+    {"POST", "/containers/{id}/rename", h_rename, MOAT_HTTP_BODY_MEMORY, 0, "container.rename"},
+    {"POST", "/containers/{id}/wait", h_wait, MOAT_HTTP_BODY_MEMORY, 0, "container.wait"},
+    {"POST", "/containers/{id}/attach", h_attach, MOAT_HTTP_BODY_MEMORY, 0, "container.attach"},
+    {"POST", "/containers/{id}/resize", h_resize, MOAT_HTTP_BODY_MEMORY, 0, "container.resize"},
     {"GET", "/containers/{id}/logs", h_logs, MOAT_HTTP_BODY_MEMORY, 0},
-    {"DELETE", "/containers/{id}", h_delete, MOAT_HTTP_BODY_MEMORY, 0},
+    {"DELETE", "/containers/{id}", h_delete, MOAT_HTTP_BODY_MEMORY, 0, "container.delete"},
     {NULL, NULL, NULL, 0, 0},
 };

@@ -113,7 +113,7 @@ static void h_commit(struct api_call *c)
     if (!ctr)
         return;
     _cleanup_error_ moat_error *pe = NULL;
-    if (ctr_admit_op(ctr, POL_COMMIT, NULL, NULL, &pe) < 0) {
+    if (ctr_admit_op(ctr, &c->who, POL_COMMIT, NULL, NULL, &pe) < 0) {
         api_error_reply(c->req, pe);
         return;
     }
@@ -140,6 +140,7 @@ static void h_commit(struct api_call *c)
     int r = moat_snapshot_commit(c->engine->store, ctr->id, &o, &id, &e);
     moat_strv_free(changes);
     if (r < 0) {
+        api_audit_failure(c, e);
         api_error_reply(c->req, e);
         return;
     }
@@ -292,6 +293,12 @@ static void h_update(struct api_call *c)
         api_error_reply(c->req, e);
         return;
     }
+    if (!resources && api_audit(c, NULL, "allow", NULL, NULL) < 0) {
+        /* only the restart policy changes: no policy question, on the record all the same */
+        moat_create_req_free(req);
+        json_object_object_add(ctr->body, "HostConfig", json_object_get(saved));
+        return;
+    }
     if (resources) {
         /* The new limits must fit the policy (0 memory/CPUs: unlimited). */
         const int64_t nano = req->nano_cpus > 0 ? req->nano_cpus
@@ -299,7 +306,7 @@ static void h_update(struct api_call *c)
                                                   : -1;
         struct ctr_update_limits lim = {.memory = req->memory > 0 ? req->memory : -1, .pids = req->pids_limit,
                                         .nano_cpus = nano};
-        if (ctr_admit_op(ctr, 0, NULL, &lim, &e) < 0) {
+        if (ctr_admit_op(ctr, &c->who, 0, NULL, &lim, &e) < 0) {
             moat_create_req_free(req);
             json_object_object_add(ctr->body, "HostConfig", json_object_get(saved));
             api_error_reply(c->req, e);
@@ -339,6 +346,7 @@ static void h_update(struct api_call *c)
         if (ctr_update(ctr, rs, &e) < 0) {
             moat_create_req_free(req);
             json_object_object_add(ctr->body, "HostConfig", json_object_get(saved));
+            api_audit_failure(c, e);
             api_error_reply(c->req, e);
             return;
         }
@@ -499,8 +507,8 @@ static void h_top(struct api_call *c)
 const struct api_route api_routes_ctr_extra[] = {
     {"GET", "/containers/{id}/changes", h_changes, MOAT_HTTP_BODY_MEMORY, 0},
     {"GET", "/containers/{id}/top", h_top, MOAT_HTTP_BODY_MEMORY, 0},
-    {"POST", "/containers/{id}/update", h_update, MOAT_HTTP_BODY_MEMORY, 1u << 20},
-    {"POST", "/containers/prune", h_prune, MOAT_HTTP_BODY_MEMORY, 0},
-    {"POST", "/commit", h_commit, MOAT_HTTP_BODY_MEMORY, 1u << 20},
+    {"POST", "/containers/{id}/update", h_update, MOAT_HTTP_BODY_MEMORY, 1u << 20, "container.update", true},
+    {"POST", "/containers/prune", h_prune, MOAT_HTTP_BODY_MEMORY, 0, "container.prune"},
+    {"POST", "/commit", h_commit, MOAT_HTTP_BODY_MEMORY, 1u << 20, "container.commit", true},
     {NULL, NULL, NULL, 0, 0},
 };

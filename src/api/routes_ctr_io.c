@@ -454,7 +454,7 @@ static void h_archive_get(struct api_call *c)
     if (!ctr)
         return;
     _cleanup_error_ moat_error *pe = NULL;
-    if (ctr_admit_op(ctr, POL_CP, NULL, NULL, &pe) < 0) {
+    if (ctr_admit_op(ctr, &c->who, POL_CP, NULL, NULL, &pe) < 0) {
         api_error_reply(c->req, pe);
         return;
     }
@@ -474,7 +474,7 @@ static void h_archive_put(struct api_call *c)
         return;
     }
     _cleanup_error_ moat_error *pe = NULL;
-    if (ctr_admit_op(ctr, POL_CP, NULL, NULL, &pe) < 0) {
+    if (ctr_admit_op(ctr, &c->who, POL_CP, NULL, NULL, &pe) < 0) {
         api_error_reply(c->req, pe);
         return;
     }
@@ -941,7 +941,7 @@ static void h_stats(struct api_call *c)
 const struct api_route api_routes_ctr_io[] = {
     {"GET", "/containers/{id}/stats", h_stats, MOAT_HTTP_BODY_MEMORY, 0},
     {"GET", "/containers/{id}/export", h_export, MOAT_HTTP_BODY_MEMORY, 0},
-    {"GET", "/containers/{id}/archive", h_archive_get, MOAT_HTTP_BODY_MEMORY, 0},
-    {"PUT", "/containers/{id}/archive", h_archive_put, MOAT_HTTP_BODY_SPOOL, 8ull << 30},
+    {"GET", "/containers/{id}/archive", h_archive_get, MOAT_HTTP_BODY_MEMORY, 0, "container.archive.get", true},
+    {"PUT", "/containers/{id}/archive", h_archive_put, MOAT_HTTP_BODY_SPOOL, 8ull << 30, "container.archive.put", true},
     {NULL, NULL, NULL, 0, 0},
 };

@@ -24,7 +24,8 @@ static void h_exec_create(struct api_call *c)
         return;
     }
     _cleanup_free_ char *id = NULL;
-    if (exec_create(ctr, body, len, &id, &e) < 0) {
+    if (exec_create(ctr, &c->who, body, len, &id, &e) < 0) {
+        api_audit_failure(c, e);
         api_error_reply(c->req, e);
         return;
     }
@@ -78,9 +79,9 @@ static void h_exec_resize(struct api_call *c)
 }
 
 const struct api_route api_routes_exec[] = {
-    {"POST", "/containers/{id}/exec", h_exec_create, MOAT_HTTP_BODY_MEMORY, 1u << 20},
-    {"POST", "/exec/{id}/start", h_exec_start, MOAT_HTTP_BODY_MEMORY, 65536},
-    {"POST", "/exec/{id}/resize", h_exec_resize, MOAT_HTTP_BODY_MEMORY, 0},
+    {"POST", "/containers/{id}/exec", h_exec_create, MOAT_HTTP_BODY_MEMORY, 1u << 20, "exec.create", true},
+    {"POST", "/exec/{id}/start", h_exec_start, MOAT_HTTP_BODY_MEMORY, 65536, "exec.start"},
+    {"POST", "/exec/{id}/resize", h_exec_resize, MOAT_HTTP_BODY_MEMORY, 0, "exec.resize"},
     {"GET", "/exec/{id}/json", h_exec_json, MOAT_HTTP_BODY_MEMORY, 0},
     {NULL, NULL, NULL, 0, 0},
 };

@@ -1092,13 +1092,13 @@ static void h_create(struct api_call *c)
 const struct api_route api_routes_images[] = {
     {"GET", "/images/json", h_list, MOAT_HTTP_BODY_MEMORY, 0},
     {"GET", "/images/get", h_save_many, MOAT_HTTP_BODY_MEMORY, 0},
-    {"POST", "/images/load", h_load, MOAT_HTTP_BODY_SPOOL, UPLOAD_LIMIT},
-    {"POST", "/images/create", h_create, MOAT_HTTP_BODY_SPOOL, UPLOAD_LIMIT},
-    {"POST", "/images/prune", h_prune, MOAT_HTTP_BODY_MEMORY, 0},
+    {"POST", "/images/load", h_load, MOAT_HTTP_BODY_SPOOL, UPLOAD_LIMIT, "image.load"},
+    {"POST", "/images/create", h_create, MOAT_HTTP_BODY_SPOOL, UPLOAD_LIMIT, "image.create"},
+    {"POST", "/images/prune", h_prune, MOAT_HTTP_BODY_MEMORY, 0, "image.prune"},
     {"GET", "/images/{name*}/json", h_inspect, MOAT_HTTP_BODY_MEMORY, 0},
     {"GET", "/images/{name*}/history", h_history, MOAT_HTTP_BODY_MEMORY, 0},
     {"GET", "/images/{name*}/get", h_save_one, MOAT_HTTP_BODY_MEMORY, 0},
-    {"POST", "/images/{name*}/tag", h_tag, MOAT_HTTP_BODY_MEMORY, 0},
-    {"DELETE", "/images/{name*}", h_remove, MOAT_HTTP_BODY_MEMORY, 0},
+    {"POST", "/images/{name*}/tag", h_tag, MOAT_HTTP_BODY_MEMORY, 0, "image.tag"},
+    {"DELETE", "/images/{name*}", h_remove, MOAT_HTTP_BODY_MEMORY, 0, "image.delete"},
     {NULL, NULL, NULL, MOAT_HTTP_BODY_MEMORY, 0},
 };

@@ -25,6 +25,7 @@
 #include "moat/image.h"
 #include "moat/json.h"
 #include "moat/store.h"
+#include "moat/policy.h"
 #include "moat/util.h"
 #include "moat/version.h"
 #include "moat/volume.h"
@@ -352,6 +353,14 @@ static void info_engine(struct json_object *o, struct moat_engine *e)
     struct json_object *so = str_array(sec);
     json_object_array_add(so, json_object_new_string("name=landlock"));
     json_object_object_add(o, "SecurityOptions", so);
+    /* moat: the host policy in force, and a refused reload (the last good policy stays) */
+    struct json_object *mp = json_object_new_object();
+    add_str(mp, "Dir", e->policy_dir ? e->policy_dir : "");
+    _cleanup_free_ char *pd = e->policy ? moat_policy_digest(e->policy->host) : NULL;
+    add_str(mp, "Digest", pd ? pd : "");
+    add_str(mp, "LoadedAt", e->policy_loaded_at ? e->policy_loaded_at : "");
+    json_object_object_add(mp, "ReloadError", e->policy_error ? json_object_new_string(e->policy_error) : NULL);
+    json_object_object_add(o, "MoatPolicy", mp);
     struct json_object *reg = json_object_new_object();
     json_object_object_add(reg, "AllowNondistributableArtifactsCIDRs", json_object_new_array());
     json_object_object_add(reg, "AllowNondistributableArtifactsHostnames", json_object_new_array());

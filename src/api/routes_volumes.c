@@ -338,9 +338,9 @@ static void h_prune(struct api_call *c)
 
 const struct api_route api_routes_volumes[] = {
     {"GET", "/volumes", h_list, MOAT_HTTP_BODY_MEMORY, 0},
-    {"POST", "/volumes/create", h_create, MOAT_HTTP_BODY_MEMORY, 1u << 20},
-    {"POST", "/volumes/prune", h_prune, MOAT_HTTP_BODY_MEMORY, 0},
+    {"POST", "/volumes/create", h_create, MOAT_HTTP_BODY_MEMORY, 1u << 20, "volume.create"},
+    {"POST", "/volumes/prune", h_prune, MOAT_HTTP_BODY_MEMORY, 0, "volume.prune"},
     {"GET", "/volumes/{name}", h_inspect, MOAT_HTTP_BODY_MEMORY, 0},
-    {"DELETE", "/volumes/{name}", h_remove, MOAT_HTTP_BODY_MEMORY, 0},
+    {"DELETE", "/volumes/{name}", h_remove, MOAT_HTTP_BODY_MEMORY, 0, "volume.delete"},
     {NULL, NULL, NULL, MOAT_HTTP_BODY_MEMORY, 0},
 };

@@ -67,6 +67,7 @@ void moat_client_resp_clear(struct moat_client_resp *r)
     free(r->body);
     free(r->content_type);
     free(r->header_path_stat);
+    free(r->header_error);
     *r = (struct moat_client_resp){0};
 }
 
@@ -297,6 +298,9 @@ static void flush_header(struct moat_client_req *r)
         } else if (!strcasecmp(r->field, "X-Docker-Container-Path-Stat")) {
             free(r->resp.header_path_stat);
             r->resp.header_path_stat = TAKE_PTR(r->value);
+        } else if (!strcasecmp(r->field, "X-Moat-Error")) {
+            free(r->resp.header_error);
+            r->resp.header_error = TAKE_PTR(r->value);
         }
     }
     free(r->field);
@@ -555,6 +559,8 @@ int moat_client_resp_error(const struct moat_client_resp *r, moat_error **err)
             n--;
         return moat_err(err, status_errno(r->status), "%.*s", (int)n, r->body);
     }
+    if (r->header_error && r->header_error[0])
+        return moat_err(err, status_errno(r->status), "%s", r->header_error);
     return moat_err(err, status_errno(r->status), "the daemon answered status %d", r->status);
 }
 

@@ -37,6 +37,7 @@ struct moat_client_resp {
     size_t len;
     char *content_type;
     char *header_path_stat; /* X-Docker-Container-Path-Stat, when sent */
+    char *header_error;     /* X-Moat-Error: a HEAD error's message (no body) */
 };
 void moat_client_resp_clear(struct moat_client_resp *r);
 

@@ -14,7 +14,9 @@
 #include <json-c/json.h>
 
 #include "cli/cli.h"
+#include "cli/client.h"
 #include "cli/ctr_cmds.h"
+#include "cli/runopts.h"
 #include "moat/cleanup.h"
 #include "moat/json.h"
 #include "moat/policy.h"
@@ -125,4 +127,50 @@ int cmd_policy_lint(struct cli *c, int argc, char **argv, moat_error **err)
         printf("%s: OK\n", argv[i]);
     }
     return status;
+}
+
+/* moat policy check [run flags] IMAGE [COMMAND...]: the engine answers the question a
+ * `moat run` with these flags would get (POST /moat/policy/check), creating nothing.
+ * Prints "allowed ..." (exit 0) or every reason as "denied by policy: ..." (exit 1). */
+int cmd_policy_check(struct cli *c, int argc, char **argv, moat_error **err)
+{
+    struct run_opts o = {0};
+    int r = run_opts_parse(&o, argc, argv, c->prog, err);
+    if (r != 0) {
+        run_opts_free(&o);
+        return r < 0 ? -1 : 0;
+    }
+    _cleanup_(moat_json_putp) struct json_object *body = NULL, *resp = NULL;
+    struct moat_client *cl;
+    int status = 0;
+    if (run_opts_body(&o, &body, err) < 0 || cli_client(c, &cl, err) < 0) {
+        run_opts_free(&o);
+        return -1;
+    }
+    run_opts_free(&o);
+    if (moat_client_json(cl, "POST", "/moat/policy/check", body, &status, &resp, err) < 0)
+        return moat_client_wrap_error(cl, err);
+    struct json_object *allowed = NULL, *reasons = NULL, *layers = NULL, *digest = NULL;
+    if (!json_object_object_get_ex(resp, "Allowed", &allowed) || !json_object_is_type(allowed, json_type_boolean))
+        return moat_err(err, EBADMSG, "policy check: the daemon's answer has no Allowed");
+    json_object_object_get_ex(resp, "Reasons", &reasons);
+    json_object_object_get_ex(resp, "Policy", &layers);
+    json_object_object_get_ex(resp, "Digest", &digest);
+    _cleanup_free_ char *ls = NULL;
+    for (size_t i = 0; json_object_is_type(layers, json_type_array) && i < json_object_array_length(layers); i++) {
+        const char *l = json_object_get_string(json_object_array_get_idx(layers, i));
+        char *n = ls ? xasprintf("%s, %s", ls, l) : xstrdup(l);
+        free(ls);
+        ls = n;
+    }
+    if (json_object_get_boolean(allowed)) {
+        printf("allowed by policy: %s (%s)\n", ls ? ls : "?",
+               json_object_is_type(digest, json_type_string) ? json_object_get_string(digest) : "?");
+        return 0;
+    }
+    for (size_t i = 0; json_object_is_type(reasons, json_type_array) && i < json_object_array_length(reasons); i++) {
+        const char *m = json_object_get_string(json_object_array_get_idx(reasons, i));
+        printf("%s%s\n", strncmp(m, "denied by policy", 16) ? "denied by policy: " : "", m);
+    }
+    return 1;
 }

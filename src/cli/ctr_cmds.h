@@ -123,6 +123,7 @@ int cmd_volume_create(struct cli *c, int argc, char **argv, moat_error **err);
 int cmd_volume_ls(struct cli *c, int argc, char **argv, moat_error **err);
 int cmd_policy_show(struct cli *c, int argc, char **argv, moat_error **err);
 int cmd_policy_lint(struct cli *c, int argc, char **argv, moat_error **err);
+int cmd_policy_check(struct cli *c, int argc, char **argv, moat_error **err);
 int cmd_volume_inspect(struct cli *c, int argc, char **argv, moat_error **err);
 int cmd_volume_rm(struct cli *c, int argc, char **argv, moat_error **err);
 int cmd_volume_prune(struct cli *c, int argc, char **argv, moat_error **err);

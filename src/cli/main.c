@@ -84,6 +84,16 @@ static const struct command volume_cmds[] = {
 static const struct command policy_cmds[] = {
     {"show", cmd_policy_show, NULL, "Show the effective policy and where each rule comes from"},
     {"lint", cmd_policy_lint, NULL, "Check policy files"},
+    {"check", cmd_policy_check, NULL, "Ask the engine whether a run with these flags would be allowed"},
+    {NULL, NULL, NULL, NULL},
+};
+
+/* cmd_audit.c: the audit log, read from its files */
+int cmd_audit_verify(struct cli *c, int argc, char **argv, moat_error **err);
+int cmd_audit_ls(struct cli *c, int argc, char **argv, moat_error **err);
+static const struct command audit_cmds[] = {
+    {"verify", cmd_audit_verify, NULL, "Check the audit log's hash chain, checkpoints and signed head"},
+    {"ls", cmd_audit_ls, NULL, "List audit records (filters: since, identity, action, decision)"},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -136,6 +146,7 @@ static const struct command commands[] = {
     {"image", NULL, image_cmds, "Manage images"},
     {"system", NULL, system_cmds, "Manage moat"},
     {"policy", NULL, policy_cmds, "Show and check policy"},
+    {"audit", NULL, audit_cmds, "Verify and list the audit log"},
     {NULL, NULL, NULL, NULL},
 };
 

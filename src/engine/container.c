@@ -84,6 +84,8 @@ void ctr_free(struct moat_container *c)
     free(c->created);
     if (c->body)
         json_object_put(c->body);
+    if (c->admission)
+        json_object_put(c->admission);
     moat_create_req_free(c->req);
     free(c->dir);
     free(c->run_dir);
@@ -121,6 +123,10 @@ int ctr_save(struct moat_container *c, moat_error **err)
     json_object_object_add(o, "Body", json_object_get(c->body));
     json_object_object_add(o, "IdSlice", json_object_new_int64(c->id_slice));
     json_object_object_add(o, "Populated", json_object_new_boolean(c->populated));
+    if (c->admission)
+        json_object_object_add(o, "AdmittedBy", json_object_get(c->admission));
+    if (c->creator_known)
+        json_object_object_add(o, "CreatorUid", json_object_new_int64(c->creator_uid));
     struct json_object *vols = json_object_new_array();
     for (size_t i = 0; i < c->n_vols; i++) {
         struct ctr_volume *v = &c->vols[i];
@@ -204,6 +210,14 @@ int ctr_load(struct moat_engine *e, const char *id, struct moat_container **ret,
     c->image_ref = jstr(o, "ImageRef");
     c->id_slice = (uint32_t)jint(o, "IdSlice");
     c->populated = jbool(o, "Populated");
+    struct json_object *adm = NULL, *cu = NULL;
+    if (json_object_object_get_ex(o, "AdmittedBy", &adm) && json_object_is_type(adm, json_type_object))
+        c->admission = json_object_get(adm);
+    if (json_object_object_get_ex(o, "CreatorUid", &cu) && json_object_is_type(cu, json_type_int) &&
+        json_object_get_int64(cu) >= 0 && json_object_get_int64(cu) <= UINT32_MAX) {
+        c->creator_known = true;
+        c->creator_uid = (uint32_t)json_object_get_int64(cu);
+    }
     c->body = json_object_get(body);
     const char *bs = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN);
     if (!c->name || moat_create_req_parse(bs, strlen(bs), &c->req, err) < 0) {
@@ -247,14 +261,61 @@ int ctr_load(struct moat_engine *e, const char *id, struct moat_container **ret,
 
 /* ---- policy ---------------------------------------------------------------------------- */
 
-int ctr_admit(struct moat_engine *e, const struct moat_create_req *req, const struct moat_image *img, bool uid_known,
-              uint32_t uid, struct moat_policy **ret, moat_error **err)
+char *ctr_policy_label(const struct moat_policy *p)
 {
-    _cleanup_policy_ struct moat_policy *p = NULL;
-    /* Scoped layers need the caller's identity, which is not passed down yet:
-     * only the host's unscoped layers and the container's own apply here. */
-    if (moat_policy_for(e->policy, NULL, req->moat_policy, &p, err) < 0)
-        return moat_err_wrap(err, "denied by policy");
+    _cleanup_free_ char *digest = moat_policy_digest(p);
+    _cleanup_free_ char *layers = NULL;
+    for (size_t i = 0; p->layers && p->layers[i]; i++) {
+        char *n = layers ? xasprintf("%s, %s", layers, p->layers[i]) : xstrdup(p->layers[i]);
+        free(layers);
+        layers = n;
+    }
+    return xasprintf("%s (%s)", layers ? layers : "?", digest ? digest : "?");
+}
+
+struct json_object *ctr_admission_json(const struct moat_policy *p, const struct moat_caller *who, const char *action)
+{
+    struct json_object *o = json_object_new_object(), *ls = json_object_new_array();
+    for (size_t i = 0; p->layers && p->layers[i]; i++)
+        json_object_array_add(ls, json_object_new_string(p->layers[i]));
+    json_object_object_add(o, "Policy", ls);
+    _cleanup_free_ char *digest = moat_policy_digest(p);
+    json_object_object_add(o, "Digest", json_object_new_string(digest ? digest : ""));
+    json_object_object_add(o, "Identity", json_object_new_string(who && who->identity ? who->identity : "engine"));
+    json_object_object_add(o, "Action", json_object_new_string(action));
+    char now[64];
+    moat_rfc3339_now(now, sizeof now);
+    json_object_object_add(o, "Time", json_object_new_string(now));
+    return o;
+}
+
+/* The identity the policy is for: the caller's, else (the engine acting) the creator's. */
+static const struct moat_identity *policy_identity(const struct moat_caller *who, const struct moat_container *c,
+                                                   struct moat_identity *buf)
+{
+    if (who)
+        return who->id_known ? &who->id : NULL;
+    if (c && c->creator_known) {
+        *buf = (struct moat_identity){.uid = c->creator_uid};
+        return buf;
+    }
+    return NULL;
+}
+
+/* Record the verdict, then answer it: a denial that cannot be recorded fails with the
+ * audit error, which refuses the request just the same. */
+static int decide(struct moat_engine *e, const struct moat_caller *who, const struct moat_policy *p, char **reasons,
+                  moat_error **err)
+{
+    _cleanup_free_ char *label = ctr_policy_label(p);
+    if (moat_engine_audit(e, who, reasons ? "deny" : "allow", reasons, label, err) < 0)
+        return -1;
+    return reasons ? moat_policy_deny(err, reasons) : 0;
+}
+
+static char **eval_create(struct moat_engine *e, const struct moat_policy *p, const struct moat_create_req *req,
+                          const struct moat_image *img, bool uid_known, uint32_t uid)
+{
     _cleanup_free_ char *name = NULL;
     struct moat_ref ref = {0};
     _cleanup_error_ moat_error *re = NULL;
@@ -266,20 +327,49 @@ int ctr_admit(struct moat_engine *e, const struct moat_create_req *req, const st
     struct moat_policy_input in = {.req = req, .image_name = name, .image_id = img ? img->id : NULL,
                                    .image_user = img && img->config ? img->config->user : NULL,
                                    .engine_paths = engine, .resolved_uid_known = uid_known, .resolved_uid = uid};
-    _cleanup_strv_ char **reasons = moat_policy_eval_create(p, &in);
-    if (reasons)
-        return moat_policy_deny(err, reasons);
+    return moat_policy_eval_create(p, &in);
+}
+
+/* A policy that cannot be assembled (a container layer that would widen the host's) is a
+ * denial too, and recorded as one. */
+static int policy_for(struct moat_engine *e, const struct moat_caller *who, const struct moat_identity *id,
+                      const char *container_policy, struct moat_policy **ret, moat_error **err)
+{
+    if (moat_policy_for(e->policy, id, container_policy, ret, err) == 0)
+        return 0;
+    char *const why[] = {(*err)->msg, NULL};
+    _cleanup_error_ moat_error *ae = NULL;
+    if (moat_engine_audit(e, who, "deny", why, NULL, &ae) < 0) {
+        moat_error_freep(err);
+        *err = TAKE_PTR(ae);
+        return -1;
+    }
+    return moat_err_wrap(err, "denied by policy");
+}
+
+int ctr_admit(struct moat_engine *e, const struct moat_caller *who, struct moat_container *c,
+              const struct moat_create_req *req, const struct moat_image *img, bool uid_known, uint32_t uid,
+              struct moat_policy **ret, moat_error **err)
+{
+    _cleanup_policy_ struct moat_policy *p = NULL;
+    struct moat_identity idbuf;
+    if (policy_for(e, who, policy_identity(who, c, &idbuf), req->moat_policy, &p, err) < 0)
+        return -1;
+    _cleanup_strv_ char **reasons = eval_create(e, p, req, img, uid_known, uid);
+    if (decide(e, who, p, reasons, err) < 0)
+        return -1;
     if (ret)
         *ret = TAKE_PTR(p);
     return 0;
 }
 
-int ctr_admit_op(struct moat_container *c, int rule, const struct moat_exec_req *er,
+int ctr_admit_op(struct moat_container *c, const struct moat_caller *who, int rule, const struct moat_exec_req *er,
                  const struct ctr_update_limits *upd, moat_error **err)
 {
     _cleanup_policy_ struct moat_policy *p = NULL;
-    if (moat_policy_for(c->e->policy, NULL, c->req ? c->req->moat_policy : NULL, &p, err) < 0)
-        return moat_err_wrap(err, "denied by policy");
+    struct moat_identity idbuf;
+    if (policy_for(c->e, who, policy_identity(who, c, &idbuf), c->req ? c->req->moat_policy : NULL, &p, err) < 0)
+        return -1;
     _cleanup_strv_ char **reasons = NULL;
     if (upd)
         reasons = moat_policy_eval_update(p, upd->memory, upd->pids, upd->nano_cpus);
@@ -287,7 +377,7 @@ int ctr_admit_op(struct moat_container *c, int rule, const struct moat_exec_req 
         reasons = moat_policy_eval_exec(p, er, c->req && c->req->user && c->req->user[0] ? c->req->user : NULL);
     else
         reasons = moat_policy_eval_simple(p, (enum moat_policy_rule)rule, rule == POL_CP ? "cp" : "commit");
-    return reasons ? moat_policy_deny(err, reasons) : 0;
+    return decide(c->e, who, p, reasons, err);
 }
 
 /* ---- create -------------------------------------------------------------------------- */
@@ -439,10 +529,10 @@ static int create_parts(struct moat_container *c, struct moat_image *img, bool *
     return ctr_save(c, err);
 }
 
-int ctr_create(struct moat_engine *e, const char *name, const char *body, size_t len, struct moat_container **ret,
-               char ***ret_warnings, moat_error **err)
+/* What create and policy check share: the body parsed, the image found, nothing made. */
+static int create_prepare(struct moat_engine *e, const char *body, size_t len, struct json_object **ret_body,
+                          struct moat_create_req **ret_req, struct moat_image *img, moat_error **err)
 {
-    (void)ret_warnings;
     _cleanup_json_ struct json_object *bj = NULL;
     if (moat_json_parse(body, len, MOAT_CREATE_MAX_BODY, "create request", &bj, err) < 0)
         return -1;
@@ -453,19 +543,75 @@ int ctr_create(struct moat_engine *e, const char *name, const char *body, size_t
         moat_create_req_free(req);
         return moat_err(err, EINVAL, "Config.Image: an image is required");
     }
-    if (name && name[0]) {
-        if (ctr_validate_name(name, err) < 0 || name_taken(e, name[0] == '/' ? name + 1 : name, err) < 0) {
-            moat_create_req_free(req);
-            return -1;
-        }
-    }
-    struct moat_image img = {0};
-    if (moat_image_lookup(e->store, req->image, MOAT_LOOKUP_BUILTIN, &img, err) < 0) {
+    if (moat_image_lookup(e->store, req->image, MOAT_LOOKUP_BUILTIN, img, err) < 0) {
         moat_create_req_free(req);
         return -1;
     }
-    /* The policy first (every reason at once), then the builder's own checks. */
-    if (ctr_admit(e, req, &img, false, 0, NULL, err) < 0 || moat_spec_check(req, err) < 0) {
+    if (ret_body)
+        *ret_body = TAKE_PTR(bj);
+    *ret_req = req;
+    return 0;
+}
+
+int ctr_check(struct moat_engine *e, const struct moat_caller *who, const char *body, size_t len,
+              struct json_object **ret, moat_error **err)
+{
+    struct moat_create_req *req = NULL;
+    struct moat_image img = {0};
+    if (create_prepare(e, body, len, NULL, &req, &img, err) < 0)
+        return -1;
+    _cleanup_policy_ struct moat_policy *p = NULL;
+    _cleanup_error_ moat_error *pe = NULL;
+    struct moat_identity idbuf;
+    struct json_object *o = json_object_new_object(), *rs = json_object_new_array();
+    _cleanup_strv_ char **reasons = NULL;
+    if (moat_policy_for(e->policy, policy_identity(who, NULL, &idbuf), req->moat_policy, &p, &pe) < 0) {
+        moat_strv_push(&reasons, pe->msg);
+    } else {
+        reasons = eval_create(e, p, req, &img, false, 0);
+        /* The builder's own checks, as create runs them after the policy. */
+        _cleanup_error_ moat_error *se = NULL;
+        if (!reasons && moat_spec_check(req, &se) < 0)
+            moat_strv_push(&reasons, se->msg);
+    }
+    for (size_t i = 0; reasons && reasons[i]; i++)
+        json_object_array_add(rs, json_object_new_string(reasons[i]));
+    json_object_object_add(o, "Allowed", json_object_new_boolean(!reasons));
+    json_object_object_add(o, "Reasons", rs);
+    if (p) {
+        struct json_object *adm = ctr_admission_json(p, who, "check");
+        json_object_object_add(o, "Policy", json_object_get(json_object_object_get(adm, "Policy")));
+        json_object_object_add(o, "Digest", json_object_get(json_object_object_get(adm, "Digest")));
+        json_object_put(adm);
+    }
+    json_object_object_add(o, "Image", json_object_new_string(img.id));
+    moat_image_clear(&img);
+    moat_create_req_free(req);
+    _cleanup_free_ char *label = p ? ctr_policy_label(p) : NULL;
+    if (moat_engine_audit(e, who, reasons ? "deny" : "allow", reasons, label, err) < 0) {
+        json_object_put(o);
+        return -1;
+    }
+    *ret = o;
+    return 0;
+}
+
+int ctr_create(struct moat_engine *e, const struct moat_caller *who, const char *name, const char *body, size_t len,
+               struct moat_container **ret, char ***ret_warnings, moat_error **err)
+{
+    (void)ret_warnings;
+    if (name && name[0]) {
+        if (ctr_validate_name(name, err) < 0 || name_taken(e, name[0] == '/' ? name + 1 : name, err) < 0)
+            return -1;
+    }
+    _cleanup_json_ struct json_object *bj = NULL;
+    struct moat_create_req *req = NULL;
+    struct moat_image img = {0};
+    if (create_prepare(e, body, len, &bj, &req, &img, err) < 0)
+        return -1;
+    /* The policy first (every reason at once, on the record), then the builder's own checks. */
+    _cleanup_policy_ struct moat_policy *pol = NULL;
+    if (ctr_admit(e, who, NULL, req, &img, false, 0, &pol, err) < 0 || moat_spec_check(req, err) < 0) {
         moat_image_clear(&img);
         moat_create_req_free(req);
         return -1;
@@ -474,6 +620,9 @@ int ctr_create(struct moat_engine *e, const char *name, const char *body, size_t
     struct moat_container *c = ctr_alloc(e, id);
     c->req = req;
     c->body = TAKE_PTR(bj);
+    c->admission = ctr_admission_json(pol, who, "create");
+    c->creator_known = who && who->id_known;
+    c->creator_uid = who && who->id_known ? (uint32_t)who->id.uid : 0;
     c->name = name && name[0] ? xstrdup(name[0] == '/' ? name + 1 : name) : engine_name_random(e);
     c->image_ref = xstrdup(req->image);
     c->image_id = xstrdup(img.id);

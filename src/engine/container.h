@@ -50,6 +50,9 @@ struct moat_container {
     struct ctr_volume *vols;
     size_t n_vols;
     bool populated;
+    struct json_object *admission; /* AdmittedBy: the policy layers, digest, identity of the last admission */
+    bool creator_known;
+    uint32_t creator_uid;          /* who created it: a restart's policy is evaluated for them */
     /* State */
     enum ctr_status status;
     pid_t pid, monitor_pid;
@@ -78,18 +81,30 @@ void engine_slice_range(uint32_t slice, uint32_t *uid_base, uint32_t *gid_base, 
 /* container.c */
 struct moat_image;
 struct moat_policy;
-/* The effective policy for a container (the host's layers, then its own
- * HostConfig.MoatPolicy) and its verdict: EPERM "denied by policy: ..." with
- * every reason.  At create the user is checked as written; at start with the
- * resolved uid (uid_known).  ret may be NULL. */
+struct moat_caller;
+/* The effective policy for a container (the host's layers, the caller's scoped layers,
+ * then its own HostConfig.MoatPolicy) and its verdict: EPERM "denied by policy: ..." with
+ * every reason.  The decision is on the audit log (who's action and object) before this
+ * returns; -1 EIO when it cannot be recorded.  At create the user is checked as written;
+ * at start with the resolved uid (uid_known).  who NULL: the engine itself (a restart), for
+ * the creator's identity.  c: the container being started (NULL at create); ret may be NULL. */
+int ctr_admit(struct moat_engine *e, const struct moat_caller *who, struct moat_container *c,
+              const struct moat_create_req *req, const struct moat_image *img, bool uid_known, uint32_t uid,
+              struct moat_policy **ret, moat_error **err);
 /* A running container's operations under its effective policy:
  * rule POL_EXEC (er: the exec), POL_CP, POL_COMMIT, or update limits (upd). */
 struct ctr_update_limits { int64_t memory, pids, nano_cpus; };
-int ctr_admit_op(struct moat_container *c, int rule, const struct moat_exec_req *er,
+int ctr_admit_op(struct moat_container *c, const struct moat_caller *who, int rule, const struct moat_exec_req *er,
                  const struct ctr_update_limits *upd, moat_error **err);
-int ctr_admit(struct moat_engine *e, const struct moat_create_req *req, const struct moat_image *img, bool uid_known,
-              uint32_t uid, struct moat_policy **ret, moat_error **err);
-int ctr_create(struct moat_engine *e, const char *name, const char *body, size_t len, struct moat_container **ret,
+/* Which layers admitted it, for inspect's AdmittedBy and the audit record's "policy". */
+struct json_object *ctr_admission_json(const struct moat_policy *p, const struct moat_caller *who, const char *action);
+char *ctr_policy_label(const struct moat_policy *p);
+/* moat policy check: create's parse, image lookup, policy and builder checks, nothing made.
+ * 0 with *ret {"Allowed": bool, "Reasons": [...], "Layers": [...], "Digest": ...}; -1 when
+ * the request itself is bad (the same error create would answer). */
+int ctr_check(struct moat_engine *e, const struct moat_caller *who, const char *body, size_t len,
+              struct json_object **ret, moat_error **err);
+int ctr_create(struct moat_engine *e, const struct moat_caller *who, const char *name, const char *body, size_t len, struct moat_container **ret,
                char ***ret_warnings, moat_error **err);
 int ctr_save(struct moat_container *c, moat_error **err);
 int ctr_load(struct moat_engine *e, const char *id, struct moat_container **ret, moat_error **err);
@@ -100,7 +115,7 @@ void ctr_set_status(struct moat_container *c, enum ctr_status s);
 int ctr_validate_name(const char *name, moat_error **err);
 
 /* lifecycle.c */
-int ctr_start(struct moat_container *c, moat_error **err);
+int ctr_start(struct moat_container *c, const struct moat_caller *who, moat_error **err);
 /* After a failed start: ends pending attaches; --rm removes it (true: c was freed). */
 bool ctr_start_failed(struct moat_container *c);
 /* Signal through the runtime; ESRCH-like errors when not running. */
@@ -194,7 +209,8 @@ char *ctr_status_text(struct moat_container *c); /* "Up 2 seconds", "Exited (0) 
 
 /* exec.c */
 struct moat_exec;
-int exec_create(struct moat_container *c, const char *body, size_t len, char **ret_id, moat_error **err);
+int exec_create(struct moat_container *c, const struct moat_caller *who, const char *body, size_t len,
+                char **ret_id, moat_error **err);
 struct moat_exec *exec_find(struct moat_engine *e, const char *id);
 void exec_start(struct moat_engine *e, struct moat_exec *x, struct moat_http_req *req);
 struct json_object *exec_inspect_json(struct moat_exec *x);

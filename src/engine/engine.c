@@ -15,6 +15,7 @@
 
 #include "engine/container.h"
 #include "engine/engine.h"
+#include "moat/audit.h"
 #include "moat/log.h"
 #include "moat/policy.h"
 #include "moat/store.h"
@@ -287,6 +288,14 @@ int moat_engine_new(const struct moat_engine_opts *o, struct event_base *base, s
     if (moat_volumes_open(e->store_root, &e->volumes, err) < 0)
         goto fail;
     moat_volumes_set_in_use_hook(e->volumes, moat_engine_volume_in_use, e);
+    /* The audit log next to the store (root: /var/lib/moat/audit; rootless: the user's data
+     * dir): requests are recorded there before they execute, so without it nothing runs. */
+    {
+        _cleanup_free_ char *adir = xasprintf("%s/audit", e->store_root);
+        struct moat_audit_opts ao = {.dir = adir};
+        if (moat_audit_open(&ao, &e->audit, err) < 0)
+            goto fail;
+    }
     e->run_dir = o->run_dir ? xstrdup(o->run_dir) : default_run_dir(e->rootless);
     if (private_dir(e->run_dir, err) < 0)
         goto fail;
@@ -306,9 +315,12 @@ int moat_engine_new(const struct moat_engine_opts *o, struct event_base *base, s
     /* Policy before any container: a bad host policy stops the engine here
      * (fail closed) with file, line and reason. */
     {
-        _cleanup_free_ char *pdir = o->policy_dir ? xstrdup(o->policy_dir) : moat_policy_default_dir();
-        if (moat_policy_set_load(pdir, &e->policy, err) < 0)
+        e->policy_dir = o->policy_dir ? xstrdup(o->policy_dir) : moat_policy_default_dir();
+        if (moat_policy_set_load(e->policy_dir, &e->policy, err) < 0)
             goto fail;
+        char now[64];
+        moat_rfc3339_now(now, sizeof now);
+        e->policy_loaded_at = xstrdup(now);
     }
     if (load_containers(e, err) < 0)
         goto fail;
@@ -321,6 +333,57 @@ fail:
     return -1;
 }
 
+int moat_engine_audit(struct moat_engine *e, const struct moat_caller *who, const char *decision,
+                      char *const *reasons, const char *policy, moat_error **err)
+{
+    struct moat_audit_entry ae = {.identity = who ? who->identity : "engine",
+                                  .subject = who ? who->id.subject : NULL,
+                                  .tenant = who ? who->id.tenant : NULL,
+                                  .action = who && who->action ? who->action : "engine",
+                                  .object = who ? who->object : NULL,
+                                  .decision = decision, .reasons = reasons, .policy = policy};
+    _cleanup_error_ moat_error *ae_err = NULL;
+    if (moat_audit_append(e->audit, &ae, &ae_err) < 0) {
+        moat_log(MOAT_LOG_ERROR, "audit log: %s: %s %s refused", ae_err->msg, ae.action, ae.object ? ae.object : "");
+        return moat_err(err, EIO, "audit log: %s; the request was not executed", ae_err->msg);
+    }
+    if (who && who->recorded)
+        *who->recorded = true;
+    return 0;
+}
+
+int moat_engine_reload_policy(struct moat_engine *e, moat_error **err)
+{
+    struct moat_policy_set *ns = NULL;
+    struct moat_caller who = {.identity = "engine", .action = "policy.reload", .object = e->policy_dir};
+    _cleanup_error_ moat_error *le = NULL;
+    if (moat_policy_set_load(e->policy_dir, &ns, &le) < 0) {
+        moat_log(MOAT_LOG_ERROR, "policy reload refused: %s; the policy loaded at %s stays in force", le->msg,
+                 e->policy_loaded_at);
+        free(e->policy_error);
+        e->policy_error = xstrdup(le->msg);
+        char *const why[] = {le->msg, NULL};
+        _cleanup_error_ moat_error *ae = NULL;
+        moat_engine_audit(e, &who, "error", why, NULL, &ae);
+        *err = TAKE_PTR(le);
+        return -1;
+    }
+    moat_policy_set_free(e->policy);
+    e->policy = ns;
+    free(e->policy_error);
+    e->policy_error = NULL;
+    char now[64];
+    moat_rfc3339_now(now, sizeof now);
+    free(e->policy_loaded_at);
+    e->policy_loaded_at = xstrdup(now);
+    _cleanup_free_ char *digest = moat_policy_digest(ns->host);
+    moat_log(MOAT_LOG_INFO, "policy reloaded from %s (%s)", e->policy_dir ? e->policy_dir : "(built-in)", digest);
+    _cleanup_error_ moat_error *ae = NULL;
+    if (moat_engine_audit(e, &who, "allow", NULL, digest, &ae) < 0)
+        moat_log(MOAT_LOG_ERROR, "%s", ae->msg);
+    return 0;
+}
+
 void moat_engine_free(struct moat_engine *e)
 {
     if (!e)
@@ -330,8 +393,12 @@ void moat_engine_free(struct moat_engine *e)
         ctr_free(e->ctrs[i]);
     free(e->ctrs);
     moat_volumes_close(e->volumes);
+    moat_audit_close(e->audit);
     moat_store_close(e->store);
     moat_policy_set_free(e->policy);
+    free(e->policy_dir);
+    free(e->policy_loaded_at);
+    free(e->policy_error);
     free(e->store_root);
     free(e->run_dir);
     free(e->socket_path);

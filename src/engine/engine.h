@@ -21,12 +21,14 @@
 #include <sys/types.h>
 
 #include "moat/error.h"
+#include "moat/policy.h"
 
 struct event_base;
 struct json_object;
 struct moat_store;
 struct moat_volumes;
 struct moat_container;
+struct moat_audit;
 
 struct moat_engine_opts {
     const char *store_root; /* NULL: the store's default */
@@ -48,7 +50,11 @@ struct moat_engine {
     size_t n_ctrs;
     struct event_sub *subs;       /* GET /events listeners (events.c) */
     struct event_ring *ev_ring;   /* the last events, for since= (events.c) */
+    struct moat_audit *audit;     /* the tamper-evident audit log, <store>/audit (moat/audit.h) */
     struct moat_policy_set *policy; /* the host's policy layers (include/moat/policy.h) */
+    char *policy_dir;               /* where they come from (reloaded on SIGHUP) */
+    char *policy_loaded_at;         /* RFC 3339: when the set in force was loaded */
+    char *policy_error;             /* the last reload's refusal (the set in force is older), or NULL */
 };
 
 int moat_engine_new(const struct moat_engine_opts *o, struct event_base *base, struct moat_engine **ret,
@@ -61,6 +67,30 @@ void moat_engine_free(struct moat_engine *e);
  * (container events add the container's labels, image and name themselves). */
 void moat_engine_event(struct moat_engine *e, const char *type, const char *action, const char *id,
                        char *const *attrs);
+
+/* ---- who asks, and the audit record (engine.c) ------------------------------------- */
+/* A request's caller, from the API (api_caller()).  Policy decisions are made for this
+ * identity (scoped layers apply) and recorded on the audit log under its action and
+ * object before the engine acts.  NULL where the engine acts by itself (a restart policy):
+ * the container's creator's identity, recorded as "engine". */
+struct moat_caller {
+    struct moat_identity id;  /* the peer's uid; tenant and subject arrive with TLS */
+    bool id_known;
+    const char *identity;     /* "uid:1000" */
+    const char *action;       /* "container.create" */
+    const char *object;       /* what the request names */
+    bool *recorded;           /* set once a record for this request is on disk */
+};
+/* Append one record: decision "allow"|"deny"|"error", reasons NULL-terminated or NULL,
+ * policy the deciding layers (or NULL).  0 once on disk; -1 with EIO "audit log: ...; the
+ * request was not executed": the caller must then not act (fail closed). */
+int moat_engine_audit(struct moat_engine *e, const struct moat_caller *who, const char *decision,
+                      char *const *reasons, const char *policy, moat_error **err);
+
+/* Reload the host's policy directory (SIGHUP).  A bad file leaves the policy in force
+ * unchanged (the last good one) and says so: logged, kept in policy_error for /info, and on
+ * the audit log.  Returns 0 when the new set is in force. */
+int moat_engine_reload_policy(struct moat_engine *e, moat_error **err);
 
 /* ---- containers (container.c) --------------------------------------------------- */
 /* Find by full ID, name (with or without '/') or unique ID prefix.  ENOENT

@@ -59,7 +59,8 @@ static void exec_free(struct moat_exec *x)
     free(x);
 }
 
-int exec_create(struct moat_container *c, const char *body, size_t len, char **ret_id, moat_error **err)
+int exec_create(struct moat_container *c, const struct moat_caller *who, const char *body, size_t len,
+                char **ret_id, moat_error **err)
 {
     if (c->status != CTR_RUNNING)
         return moat_err(err, EEXIST, c->status == CTR_PAUSED ? "Container %s is paused, unpause the container before exec"
@@ -72,7 +73,7 @@ int exec_create(struct moat_container *c, const char *body, size_t len, char **r
         moat_exec_req_free(er);
         return moat_err(err, EINVAL, "No exec command specified");
     }
-    if (ctr_admit_op(c, POL_EXEC, er, NULL, err) < 0) {
+    if (ctr_admit_op(c, who, POL_EXEC, er, NULL, err) < 0) {
         moat_exec_req_free(er);
         return -1;
     }

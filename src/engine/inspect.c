@@ -475,6 +475,8 @@ struct json_object *ctr_inspect_json(struct moat_container *c, bool size)
     json_object_object_add(o, "AppArmorProfile", json_object_new_string(""));
     json_object_object_add(o, "ExecIDs", NULL);
     json_object_object_add(o, "HostConfig", host_config_json(c));
+    /* moat: which policy admitted it (the layers, their digest, who, at create or last start) */
+    json_object_object_add(o, "AdmittedBy", c->admission ? json_object_get(c->admission) : NULL);
     struct json_object *gd = json_object_new_object();
     json_object_object_add(gd, "Name", json_object_new_string(drv));
     json_object_object_add(gd, "Data", NULL);

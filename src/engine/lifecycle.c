@@ -344,7 +344,15 @@ static int recheck_binds(struct moat_container *c, moat_error **err)
     return 0;
 }
 
-static int write_spec(struct moat_container *c, const char *rootfs, moat_error **err)
+/* The engine starting a container by itself (a restart policy, the second half of docker
+ * restart): on the audit record as "engine", under the policy of the container's creator. */
+static struct moat_caller engine_caller(const struct moat_container *c, const char *action)
+{
+    return (struct moat_caller){.id = {.uid = c->creator_uid}, .id_known = c->creator_known,
+                                .identity = "engine", .action = action, .object = c->id};
+}
+
+static int write_spec(struct moat_container *c, const struct moat_caller *who, const char *rootfs, moat_error **err)
 {
     if (recheck_binds(c, err) < 0)
         return -1;
@@ -380,7 +388,7 @@ static int write_spec(struct moat_container *c, const char *rootfs, moat_error *
     bool have_img = moat_image_lookup(c->e->store, c->image_id, 0, &img, &ie) == 0;
     /* Start is evaluated too: the policy in force now, which builds the config. */
     _cleanup_policy_ struct moat_policy *pol = NULL;
-    if (ctr_admit(c->e, c->req, have_img ? &img : NULL, false, 0, &pol, err) < 0) {
+    if (ctr_admit(c->e, who, c, c->req, have_img ? &img : NULL, false, 0, &pol, err) < 0) {
         if (have_img)
             moat_image_clear(&img);
         for (size_t i = 0; i < c->n_vols; i++)
@@ -389,6 +397,9 @@ static int write_spec(struct moat_container *c, const char *rootfs, moat_error *
         free(mounts);
         return -1;
     }
+    if (c->admission)
+        json_object_put(c->admission);
+    c->admission = ctr_admission_json(pol, who, "start");
     for (size_t i = 0; pol->b[POL_NOEXEC] && i < c->n_vols; i++) {
         if (!moat_strv_contains(opts[i], "noexec"))
             moat_strv_push(&opts[i], "noexec");
@@ -522,7 +533,7 @@ static int watch_monitor(struct moat_container *c)
     return 0;
 }
 
-int ctr_start(struct moat_container *c, moat_error **err)
+int ctr_start(struct moat_container *c, const struct moat_caller *who, moat_error **err)
 {
     struct moat_engine *e = c->e;
     if (c->status == CTR_RUNNING || c->status == CTR_PAUSED)
@@ -536,7 +547,7 @@ int ctr_start(struct moat_container *c, moat_error **err)
     _cleanup_free_ char *rootfs = NULL;
     if (mount_rootfs(c, &rootfs, err) < 0)
         return -1;
-    if (populate_volumes(c, rootfs, err) < 0 || write_spec(c, rootfs, err) < 0) {
+    if (populate_volumes(c, rootfs, err) < 0 || write_spec(c, who, rootfs, err) < 0) {
         unmount_rootfs(c);
         return -1;
     }
@@ -683,7 +694,8 @@ static bool has_waiter(struct moat_container *c, enum waiter_kind k)
 static void restart_waiters(struct moat_container *c)
 {
     _cleanup_error_ moat_error *e = NULL;
-    int r = ctr_start(c, &e);
+    struct moat_caller who = engine_caller(c, "container.restart");
+    int r = ctr_start(c, &who, &e);
     struct waiter **p = &c->waiters;
     while (*p) {
         struct waiter *w = *p;
@@ -734,7 +746,8 @@ static void restart_fire(evutil_socket_t fd, short what, void *arg)
     if (c->status != CTR_RESTARTING)
         return;
     c->restart_count++;
-    if (ctr_start(c, &e) < 0) {
+    struct moat_caller who = engine_caller(c, "container.restart-policy");
+    if (ctr_start(c, &who, &e) < 0) {
         moat_log(MOAT_LOG_WARN, "restart container %.12s: %s", c->id, e->msg);
         c->status = CTR_EXITED;
         ctr_save(c, NULL);
@@ -1007,7 +1020,8 @@ void ctr_recover(struct moat_container *c)
         c->status = CTR_EXITED;
         if (should_restart(c)) {
             _cleanup_error_ moat_error *e = NULL;
-            if (ctr_start(c, &e) == 0)
+            struct moat_caller who = engine_caller(c, "container.restart-policy");
+            if (ctr_start(c, &who, &e) == 0)
                 return;
         }
         ctr_save(c, NULL);

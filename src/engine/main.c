@@ -23,11 +23,25 @@
 #include "moat/util.h"
 #include "moat/version.h"
 
+/* SIGXFSZ: a write past RLIMIT_FSIZE must fail with EFBIG (the audit log then fails the
+ * request closed), not kill the engine.  A no-op handler rather than SIG_IGN, because an
+ * ignored disposition would be inherited through exec by monitors, runtimes and containers. */
+static void on_xfsz(int sig) { (void)sig; }
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
     moat_log(MOAT_LOG_INFO, "signal %d: shutting down (containers keep running)", (int)sig);
     event_base_loopexit(arg, NULL);
+}
+
+/* SIGHUP: the host's policy again; a bad file keeps the last good policy (logged). */
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    _cleanup_error_ moat_error *err = NULL;
+    moat_engine_reload_policy(arg, &err);
 }
 
 /* Bind the API socket; a stale socket file (nobody listening) is replaced. */
@@ -127,6 +141,9 @@ int main(int argc, char **argv)
     }
     moat_log_setup(&lc);
     signal(SIGPIPE, SIG_IGN);
+    struct sigaction xfsz = {.sa_handler = on_xfsz, .sa_flags = SA_RESTART};
+    sigemptyset(&xfsz.sa_mask);
+    sigaction(SIGXFSZ, &xfsz, NULL);
     umask(022);
 
     struct event_base *base = event_base_new();
@@ -139,7 +156,7 @@ int main(int argc, char **argv)
     struct moat_http_server *srv = NULL;
     int rc = 1, lock = -1, fd = -1;
     char *lockpath = NULL, *spool = NULL;
-    struct event *sigint = NULL, *sigterm = NULL;
+    struct event *sigint = NULL, *sigterm = NULL, *sighup = NULL;
     struct moat_http_server_opts so = {0};
     if (moat_engine_new(&eo, base, &e, &err) < 0)
         goto out;
@@ -160,8 +177,10 @@ int main(int argc, char **argv)
         goto out;
     sigint = evsignal_new(base, SIGINT, on_signal, base);
     sigterm = evsignal_new(base, SIGTERM, on_signal, base);
+    sighup = evsignal_new(base, SIGHUP, on_hup, e);
     evsignal_add(sigint, NULL);
     evsignal_add(sigterm, NULL);
+    evsignal_add(sighup, NULL);
     moat_log(MOAT_LOG_INFO, "moatd %s serving the Docker API on %s (store %s%s)", MOAT_VERSION, e->socket_path,
              e->store_root, e->rootless ? ", rootless" : "");
     event_base_dispatch(base);
@@ -176,6 +195,8 @@ out:
         event_free(sigint);
     if (sigterm)
         event_free(sigterm);
+    if (sighup)
+        event_free(sighup);
     moat_http_server_free(srv);
     moat_engine_free(e);
     free(lockpath);

@@ -107,3 +107,124 @@ m() { timeout -s KILL 30 "$MOAT_BIN" -H "unix://$SOCK" --data-root "$STORE" "$@"
   run m exec pol2 true
   assert_success
 }
+
+@test "policy check: answers what create would, for a table of cases, and creates nothing" {
+  printf '{"moatPolicy": 1, "exec": false}' > "$BATS_TEST_TMPDIR/noexec.json"
+  cases=(
+    ""
+    "--privileged"
+    "--cap-add NET_ADMIN --cap-add SYS_ADMIN"
+    "--cap-add NET_BIND_SERVICE"
+    "--security-opt seccomp=unconfined"
+    "--security-opt no-new-privileges=false"
+    "--pids-limit 5000"
+    "--pids-limit 100"
+    "--policy restricted"
+    "--policy restricted --user 1000 --read-only"
+    "--policy restricted --user 1000 --read-only --network host"
+    "-v /etc:/x:ro"
+    "-v /proc:/x"
+    "--policy $BATS_TEST_TMPDIR/noexec.json"
+    "--security-opt bogus=1"
+  )
+  for flags in "${cases[@]}"; do
+    # shellcheck disable=SC2086
+    run m policy check $flags busybox true
+    check_status=$status check_out=$output
+    # shellcheck disable=SC2086
+    run m create $flags busybox true
+    create_status=$status create_out=$output
+    echo "case '$flags': check $check_status, create $create_status" >&3
+    if [ "$create_status" -eq 0 ]; then
+      [ "$check_status" -eq 0 ]
+      [[ "$check_out" == "allowed by policy: baseline.json, $PDIR/10-site.json"* ]]
+      m rm -f "$create_out" >/dev/null
+    else
+      [ "$check_status" -ne 0 ]
+      # every reason the check gives is in create's refusal
+      while IFS= read -r line; do
+        reason=${line#denied by policy: }
+        reason=${reason#moat: }
+        [[ "$create_out" == *"$reason"* ]] || { echo "missing in create: $reason / $create_out"; false; }
+      done <<<"$check_out"
+    fi
+  done
+  run m ps -aq
+  assert_output ''
+}
+
+@test "policy and audit: a denial is on the record with every reason and the policy; inspect names the admitting layers" {
+  run m run --rm --cap-add NET_ADMIN busybox true
+  assert_failure 125
+  run "$MOAT_BIN" audit ls --dir "$STORE/audit" --decision deny --action container.create --format json
+  assert_success
+  last=${lines[${#lines[@]}-1]}
+  [ "$(jq -r '.reasons[0]' <<<"$last")" = "capability NET_ADMIN is not allowed (baseline.json: /capabilities/allowed)" ]
+  [ "$(jq -r '.identity' <<<"$last")" = "uid:$(id -u)" ]
+  [[ "$(jq -r '.policy' <<<"$last")" == "baseline.json, $PDIR/10-site.json (sha256:"* ]]
+  id=$(m create --name adm1 busybox true)
+  run m inspect -f '{{json .AdmittedBy.Policy}}' adm1
+  assert_output "[\"baseline.json\",\"$PDIR/10-site.json\"]"
+  run m inspect -f '{{.AdmittedBy.Action}} {{.AdmittedBy.Identity}}' adm1
+  assert_output "create uid:$(id -u)"
+  m start adm1 >/dev/null
+  run m inspect -f '{{.AdmittedBy.Action}}' adm1
+  assert_output start
+  digest=$(m inspect -f '{{.AdmittedBy.Digest}}' adm1)
+  [[ "$digest" == sha256:* ]]
+  run "$MOAT_BIN" audit ls --dir "$STORE/audit" --action container.start --format json
+  [[ "${lines[${#lines[@]}-1]}" == *"$digest"* ]]
+  run "$MOAT_BIN" audit verify --dir "$STORE/audit"
+  assert_success
+}
+
+info_policy() { curl -sf --unix-socket "$SOCK" http://moat/v1.41/info | jq -c "$1"; }
+hup_and_wait() { # $1: jq condition on .MoatPolicy that holds once the reload is seen
+  local before
+  before=$(info_policy .MoatPolicy.LoadedAt)
+  kill -HUP "$(cat "$ENG/moatd.pid")"
+  for _ in $(seq 100); do
+    [ "$(info_policy "$1")" = true ] && return 0
+    sleep 0.05
+  done
+  echo "reload not seen (loaded at $before): $(info_policy .MoatPolicy)"
+  return 1
+}
+
+@test "policy: a host file scoped to the caller's uid applies to its requests; SIGHUP reloads; a bad file keeps the last good policy" {
+  m run -d --name scp1 busybox sleep 300 >/dev/null
+  run m cp scp1:/etc/passwd "$BATS_TEST_TMPDIR/p1"
+  assert_success
+  d0=$(info_policy .MoatPolicy.Digest)
+  printf '{"moatPolicy": 1, "scope": {"uids": [424242]}, "exec": false}\n' > "$PDIR/20-other.json"
+  printf '{"moatPolicy": 1, "scope": {"uids": [%s]}, "cp": false}\n' "$(id -u)" > "$PDIR/30-me.json"
+  hup_and_wait '.MoatPolicy.ReloadError == null and .MoatPolicy.LoadedAt != "x"'
+  # another uid's scope does not apply to us; ours does, named in the reason
+  run m exec scp1 true
+  assert_success
+  run m cp scp1:/etc/passwd "$BATS_TEST_TMPDIR/p2"
+  assert_failure
+  assert_output --partial "cp is not allowed ($PDIR/30-me.json: /cp)"
+  run m policy check busybox true
+  assert_success
+  assert_output --partial "$PDIR/30-me.json"
+  refute_output --partial "20-other.json"
+  # a bad file: refused with file, line and reason; the last good policy stays in force
+  printf '{"moatPolicy": 1,\n "bogus": 1}\n' > "$PDIR/40-bad.json"
+  hup_and_wait '.MoatPolicy.ReloadError != null'
+  run info_policy .MoatPolicy.ReloadError
+  assert_output --partial "$PDIR/40-bad.json:2"
+  assert_output --partial "bogus"
+  grep -q "policy reload refused: .*40-bad.json.*stays in force" "$ENG/moatd.log"
+  run m cp scp1:/etc/passwd "$BATS_TEST_TMPDIR/p3"
+  assert_failure
+  assert_output --partial "cp is not allowed ($PDIR/30-me.json: /cp)"
+  run "$MOAT_BIN" audit ls --dir "$STORE/audit" --action policy.reload --format json
+  [ "$(jq -r .decision <<<"${lines[${#lines[@]}-1]}")" = error ]
+  # fixed: the new set is in force, and it is the original one again
+  rm "$PDIR/40-bad.json" "$PDIR/20-other.json" "$PDIR/30-me.json"
+  hup_and_wait '.MoatPolicy.ReloadError == null'
+  [ "$(info_policy .MoatPolicy.Digest)" = "$d0" ]
+  run m cp scp1:/etc/passwd "$BATS_TEST_TMPDIR/p4"
+  assert_success
+}
