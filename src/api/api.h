@@ -59,6 +59,8 @@ struct api_route {
      * any decision, a path without a policy question) gets an "error" record, unless it
      * called api_audit() itself. */
     bool policy;
+    /* A POST that changes nothing (wait, attach, resize): not on the audit log. */
+    bool readonly;
 };
 
 /* Route tables, each ended by a {NULL} entry. */

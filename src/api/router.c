@@ -189,6 +189,8 @@ static bool route_audited(const char *method, const struct api_route *rt)
 {
     if (!strcmp(method, "HEAD"))
         return false;
+    if (rt->readonly)
+        return false;
     return strcmp(rt->method, "GET") != 0 || rt->policy;
 }
 

@@ -81,7 +81,7 @@ static void h_exec_resize(struct api_call *c)
 const struct api_route api_routes_exec[] = {
     {"POST", "/containers/{id}/exec", h_exec_create, MOAT_HTTP_BODY_MEMORY, 1u << 20, "exec.create", true},
     {"POST", "/exec/{id}/start", h_exec_start, MOAT_HTTP_BODY_MEMORY, 65536, "exec.start"},
-    {"POST", "/exec/{id}/resize", h_exec_resize, MOAT_HTTP_BODY_MEMORY, 0, "exec.resize"},
+    {"POST", "/exec/{id}/resize", h_exec_resize, MOAT_HTTP_BODY_MEMORY, 0, "exec.resize", false, true},
     {"GET", "/exec/{id}/json", h_exec_json, MOAT_HTTP_BODY_MEMORY, 0},
     {NULL, NULL, NULL, 0, 0},
 };

@@ -82,8 +82,9 @@ copy() {
   assert_line --regexp "^[0-9T:-]+Z +$(me) +exec.start +[0-9a-f]+ +allow$"
   assert_line --regexp "^[0-9T:-]+Z +$(me) +volume.create +audvol +allow$"
   assert_line --regexp "^[0-9T:-]+Z +$(me) +container.delete +aud2 +allow$"
-  # read-only requests (ps, inspect) are not
+  # read-only requests (ps, inspect, and the POSTs that change nothing: wait, resize) are not
   refute_output --partial container.list
+  refute_output --partial container.wait
   # filters
   run "$MOAT_BIN" audit ls --dir "$AUD" --action 'volume.*'
   [ "${#lines[@]}" -eq 2 ]
