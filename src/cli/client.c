@@ -454,12 +454,8 @@ char *moat_client_format_request(const char *method, const char *path, const cha
     return req;
 }
 
-static int req_new(struct moat_client *c, const char *method, struct moat_client_req **ret, moat_error **err)
+static struct moat_client_req *req_init(struct moat_client *c, int fd, const char *method)
 {
-    int fd;
-    if (connect_once(c->sock, &fd, err) < 0)
-        return moat_err(err, ECONNREFUSED, "Cannot connect to the moat daemon at %s. Is the moat daemon running? (%s)",
-                        c->endpoint, (*err)->msg + 0);
     struct moat_client_req *r = xcalloc(1, sizeof *r);
     r->client = c;
     r->fd = fd;
@@ -473,8 +469,31 @@ static int req_new(struct moat_client *c, const char *method, struct moat_client
     r->s.on_body = on_body;
     r->s.on_message_complete = on_message_complete;
     c->last_status = 0;
-    *ret = r;
+    return r;
+}
+
+static int req_new(struct moat_client *c, const char *method, struct moat_client_req **ret, moat_error **err)
+{
+    int fd;
+    if (connect_once(c->sock, &fd, err) < 0)
+        return moat_err(err, ECONNREFUSED, "Cannot connect to the moat daemon at %s. Is the moat daemon running? (%s)",
+                        c->endpoint, (*err)->msg + 0);
+    *ret = req_init(c, fd, method);
     return 0;
+}
+
+int moat_client_read_response(int fd, const char *method, struct moat_client_resp *ret, moat_error **err)
+{
+    struct moat_client c = {.sock = NULL, .endpoint = (char *)"fd"};
+    struct moat_client_req *r = req_init(&c, fd, method);
+    int rc = pump(r, false, err);
+    if (rc == 0) {
+        *ret = r->resp;
+        r->resp = (struct moat_client_resp){0};
+    }
+    r->fd = -1; /* the caller's */
+    moat_client_req_free(r);
+    return rc;
 }
 
 void moat_client_req_free(struct moat_client_req *r)

@@ -81,6 +81,9 @@ int moat_client_finish(struct moat_client_req *r, struct moat_client_resp *ret, 
 void moat_client_req_free(struct moat_client_req *r);
 /* A response with status >= 400 as an error: the body's "message", else its text. */
 int moat_client_resp_error(const struct moat_client_resp *r, moat_error **err);
+/* The response parser on an fd holding one whole response (no request is sent): the unit
+ * tests and fuzz_client_resp feed it what a hostile daemon could answer.  The fd stays open. */
+int moat_client_read_response(int fd, const char *method, struct moat_client_resp *ret, moat_error **err);
 /* The engine's run directory (/run/moat, $XDG_RUNTIME_DIR/moat, /tmp/moat-<uid>). */
 char *moat_client_default_run_dir(void);
 /* "unix:///path" (or "/path") to the socket path. */

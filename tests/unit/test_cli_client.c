@@ -472,6 +472,51 @@ static void test_client_server(void)
     moat_error_free(err);
 }
 
+/* ---- the response parser alone (what fuzz_client_resp drives) ---- */
+static int parse_canned(const char *method, const char *text, struct moat_client_resp *resp, moat_error **err)
+{
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    CHECK(write(sv[1], text, strlen(text)) == (ssize_t)strlen(text));
+    shutdown(sv[1], SHUT_WR);
+    int rc = moat_client_read_response(sv[0], method, resp, err);
+    close(sv[0]);
+    close(sv[1]);
+    return rc;
+}
+
+static void test_read_response(void)
+{
+    struct moat_client_resp r = {0};
+    moat_error *err = NULL;
+    /* a HEAD error has no body: the message comes from X-Moat-Error */
+    CHECK(parse_canned("HEAD", "HTTP/1.1 403 Forbidden\r\nX-Moat-Error: denied by policy: cp is not allowed (p.json: /cp)"
+                               "\r\nContent-Length: 60\r\n\r\n", &r, &err) == 0);
+    CHECK(r.status == 403);
+    CHECK(moat_client_resp_error(&r, &err) == -1);
+    CHECK_STR(err->msg, "denied by policy: cp is not allowed (p.json: /cp)");
+    CHECK(err->errnum == EPERM);
+    moat_error_free(err);
+    err = NULL;
+    moat_client_resp_clear(&r);
+    /* a chunked JSON error body wins over the header */
+    CHECK(parse_canned("GET", "HTTP/1.1 404 Not Found\r\nX-Moat-Error: other\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              "10\r\n{\"message\":\"No s\r\nb\r\nuch image\"}\r\n0\r\n\r\n", &r, &err) == 0);
+    CHECK(moat_client_resp_error(&r, &err) == -1);
+    CHECK_STR(err->msg, "No such image");
+    moat_error_free(err);
+    err = NULL;
+    moat_client_resp_clear(&r);
+    /* garbage and a cut-off body are errors with a message, never a crash */
+    CHECK(parse_canned("GET", "HTTP/1.1 2OO OK\r\n\r\n", &r, &err) == -1);
+    CHECK_ERR_HAS(err, "bad response from the daemon");
+    moat_error_free(err);
+    err = NULL;
+    CHECK(parse_canned("GET", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", &r, &err) == -1);
+    CHECK_ERR_HAS(err, "stream ended at an unexpected time");
+    moat_error_free(err);
+}
+
 static const struct unit_test cli_client_tests[] = {
     UNIT_TEST(test_demux_split_reads),
     UNIT_TEST(test_parse_units),
@@ -480,6 +525,7 @@ static const struct unit_test cli_client_tests[] = {
     UNIT_TEST(test_create_body),
     UNIT_TEST(test_helpers),
     UNIT_TEST(test_client_server),
+    UNIT_TEST(test_read_response),
     UNIT_END,
 };
 UNIT_SUITE(cli_client, cli_client_tests);
