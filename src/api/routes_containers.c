@@ -266,6 +266,10 @@ static void h_attach(struct api_call *c)
     char *pending = NULL;
     size_t plen = 0;
     _cleanup_error_ moat_error *e = NULL;
+    if (relay_check_room(c->engine, &e) < 0) {
+        moat_http_reply_error(c->req, 503, "%s", e->msg);
+        return;
+    }
     if (moat_http_hijack(c->req, upgrade, &fd, &pending, &plen, &e) < 0)
         return;
     moat_engine_event(c->engine, "container", "attach", ctr->id, NULL);

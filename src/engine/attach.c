@@ -59,8 +59,16 @@ static void relay_unlink(struct relay *r)
     r->c = NULL;
 }
 
+int relay_check_room(struct moat_engine *e, moat_error **err)
+{
+    if (e->n_relays >= MOAT_MAX_RELAYS)
+        return moat_err(err, EBUSY, "too many attached streams (%d): detach or end some first", MOAT_MAX_RELAYS);
+    return 0;
+}
+
 static void relay_free(struct relay *r)
 {
+    r->e->n_relays--;
     relay_unlink(r);
     if (r->client)
         bufferevent_free(r->client);
@@ -331,6 +339,7 @@ int relay_new(struct moat_engine *e, struct moat_container *c, int client_fd, ch
               moat_error **err)
 {
     struct relay *r = xcalloc(1, sizeof *r);
+    e->n_relays++;
     r->e = e;
     r->c = c;
     r->o = *o;

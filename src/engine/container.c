@@ -112,7 +112,7 @@ static void add_str(struct json_object *o, const char *k, const char *v)
     json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
 }
 
-int ctr_save(struct moat_container *c, moat_error **err)
+static int save_record(struct moat_container *c, moat_error **err)
 {
     _cleanup_json_ struct json_object *o = json_object_new_object();
     add_str(o, "Id", c->id);
@@ -161,6 +161,18 @@ int ctr_save(struct moat_container *c, moat_error **err)
     if (dfd < 0)
         return moat_err_sys(err, "open '%s'", c->dir);
     return moat_write_file_atomic(dfd, "container.json", s, strlen(s), 0600, err);
+}
+
+int ctr_save(struct moat_container *c, moat_error **err)
+{
+    /* Callers on the exit and restart paths have nobody to answer: the failure is logged. */
+    moat_error *local = NULL;
+    int rc = save_record(c, err ? err : &local);
+    if (rc < 0 && !err) {
+        moat_log(MOAT_LOG_ERROR, "save container %.12s: %s (its record on disk is older)", c->id, local->msg);
+        moat_error_free(local);
+    }
+    return rc;
 }
 
 static char *jstr(struct json_object *o, const char *k)

@@ -106,6 +106,7 @@ int ctr_check(struct moat_engine *e, const struct moat_caller *who, const char *
               struct json_object **ret, moat_error **err);
 int ctr_create(struct moat_engine *e, const struct moat_caller *who, const char *name, const char *body, size_t len, struct moat_container **ret,
                char ***ret_warnings, moat_error **err);
+/* Write container.json atomically; with err NULL a failure is logged instead. */
 int ctr_save(struct moat_container *c, moat_error **err);
 int ctr_load(struct moat_engine *e, const char *id, struct moat_container **ret, moat_error **err);
 int ctr_remove(struct moat_container *c, bool volumes, moat_error **err);
@@ -152,6 +153,11 @@ struct relay_opts {
 };
 /* Create a relay for client_fd (takes it, plus pending bytes); connect it now
  * when the monitor's socket exists (sock_path), else queue on c->attach_pending. */
+/* Hijacked streams leave the HTTP server's connection count, so they have their own bound:
+ * past it attach and exec start answer 503 before hijacking (2 fds each, well inside the
+ * fd limit of 20000 this kind of host allows). */
+#define MOAT_MAX_RELAYS 1024
+int relay_check_room(struct moat_engine *e, moat_error **err);
 int relay_new(struct moat_engine *e, struct moat_container *c, int client_fd, char *pending, size_t pending_len,
               const struct relay_opts *o, const char *sock_path, void (*on_exit)(void *arg, int code), void *arg,
               moat_error **err);

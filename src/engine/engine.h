@@ -48,6 +48,7 @@ struct moat_engine {
     int64_t started_unix;
     struct moat_container **ctrs; /* every container */
     size_t n_ctrs;
+    size_t n_relays;              /* live attach/exec streams: hijacked sockets the HTTP server no longer counts */
     struct event_sub *subs;       /* GET /events listeners (events.c) */
     struct event_ring *ev_ring;   /* the last events, for since= (events.c) */
     struct moat_audit *audit;     /* the tamper-evident audit log, <store>/audit (moat/audit.h) */

@@ -217,6 +217,10 @@ void exec_start(struct moat_engine *e, struct moat_exec *x, struct moat_http_req
         if (json_object_object_get_ex(body, "Tty", &v))
             tty = json_object_get_boolean(v) || tty;
     }
+    if (!detach && relay_check_room(e, &err) < 0) {
+        moat_http_reply_error(req, 503, "%s", err->msg);
+        return;
+    }
     if (prepare(x, tty, &err) < 0) {
         api_error_reply(req, err);
         return;
