@@ -69,6 +69,8 @@ int relay_check_room(struct moat_engine *e, moat_error **err)
 static void relay_free(struct relay *r)
 {
     r->e->n_relays--;
+    if (r->o.on_free)
+        r->o.on_free(r->arg);
     relay_unlink(r);
     if (r->client)
         bufferevent_free(r->client);

@@ -150,6 +150,7 @@ struct relay_opts {
     const char *detach_keys; /* NULL: ctrl-p,ctrl-q */
     bool send_start;       /* exec: send MOAT_MON_START once connected */
     bool close_stdin_on_eof;
+    void (*on_free)(void *arg); /* the relay is gone (its arg may be freed from then on) */
 };
 /* Create a relay for client_fd (takes it, plus pending bytes); connect it now
  * when the monitor's socket exists (sock_path), else queue on c->attach_pending. */

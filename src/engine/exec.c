@@ -35,6 +35,7 @@ struct moat_exec {
     pid_t pid, monitor_pid;
     int exit_code;
     bool exit_known;
+    bool relay_live; /* a relay holds x as its arg */
     int pidfd;
     struct event *ev;
 };
@@ -59,6 +60,27 @@ static void exec_free(struct moat_exec *x)
     free(x);
 }
 
+/* Exited exec records are kept for inspect (Docker keeps them until the container goes),
+ * but bounded: the newest EXEC_KEEP per container, and none of a removed container, once
+ * no relay refers to them. */
+#define EXEC_KEEP 64
+static void exec_prune(struct moat_engine *e, struct moat_container *c)
+{
+    size_t seen = 0;
+    for (struct moat_exec **p = &execs; *p;) { /* newest first */
+        struct moat_exec *x = *p;
+        bool done = x->e == e && x->state == EXEC_EXITED && !x->relay_live;
+        if (x->e == e && x->c == c && x->state == EXEC_EXITED)
+            seen++;
+        if (done && (!x->c || (x->c == c && seen > EXEC_KEEP))) {
+            *p = x->next;
+            exec_free(x);
+            continue;
+        }
+        p = &x->next;
+    }
+}
+
 int exec_create(struct moat_container *c, const struct moat_caller *who, const char *body, size_t len,
                 char **ret_id, moat_error **err)
 {
@@ -77,6 +99,7 @@ int exec_create(struct moat_container *c, const struct moat_caller *who, const c
         moat_exec_req_free(er);
         return -1;
     }
+    exec_prune(c->e, c);
     struct moat_exec *x = xcalloc(1, sizeof *x);
     x->e = c->e;
     x->c = c;
@@ -111,7 +134,9 @@ void exec_drop_container(struct moat_engine *e, struct moat_container *c)
     for (struct moat_exec **p = &execs; *p;) {
         struct moat_exec *x = *p;
         if (x->e == e && x->c == c) {
-            if (x->state == EXEC_RUNNING) { /* its monitor ends with the container: keep the record */
+            if (x->state == EXEC_RUNNING || x->relay_live) {
+                /* its monitor ends with the container, or a relay still refers to it: keep the
+                 * record, orphaned (exec_prune frees it later) */
                 x->c = NULL;
                 p = &x->next;
                 continue;
@@ -143,6 +168,12 @@ static void on_exit_frame(void *arg, int code)
 {
     record_exit(arg, code);
 }
+
+static void on_relay_free(void *arg)
+{
+    ((struct moat_exec *)arg)->relay_live = false;
+}
+
 
 static void monitor_gone(evutil_socket_t fd, short what, void *arg)
 {
@@ -251,12 +282,14 @@ void exec_start(struct moat_engine *e, struct moat_exec *x, struct moat_http_req
         return;
     }
     struct relay_opts o = {.in = x->er->attach_stdin, .out = true, .err = true, .tty = tty, .is_exec = true,
-                           .send_start = true, .close_stdin_on_eof = true, .detach_keys = x->er->detach_keys};
+                           .send_start = true, .close_stdin_on_eof = true, .detach_keys = x->er->detach_keys,
+                           .on_free = on_relay_free};
     int fd = -1;
     char *pending = NULL;
     size_t plen = 0;
     if (moat_http_hijack(req, moat_http_wants_upgrade(req), &fd, &pending, &plen, &err) < 0)
         return;
+    x->relay_live = true; /* relay_new frees the relay on failure, which clears it again */
     if (relay_new(e, x->c, fd, pending, plen, &o, sock, on_exit_frame, x, &err) < 0) {
         moat_log(MOAT_LOG_WARN, "exec %.12s: %s", x->id, err->msg);
         monitor_send(sock, MOAT_MON_START, NULL, 0, NULL);

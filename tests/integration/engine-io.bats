@@ -306,3 +306,27 @@ docker_cli() {
     assert_output --regexp '^io1 [1-9]'
   fi
 }
+
+@test "exec records: exited ones are kept for inspect, the newest 64 per container" {
+  id=$(api POST '/containers/create?name=io-exrec' '{"Image":"busybox","Cmd":["sleep","1000"]}' | jq -r .Id)
+  api POST "/containers/$id/start" >/dev/null
+  first=
+  for i in $(seq 70); do
+    x=$(api POST "/containers/$id/exec" '{"Cmd":["true"]}' | jq -r .Id)
+    [ -n "$first" ] || first=$x
+    api POST "/exec/$x/start" '{"Detach":true}' >/dev/null
+    [ "$(code)" = 200 ]
+    # wait until it has exited, so the next create may prune it
+    for _ in $(seq 100); do
+      [ "$(api GET "/exec/$x/json" | jq -r .Running)" = false ] && break
+      sleep 0.02
+    done
+  done
+  last=$x
+  api GET "/exec/$last/json" >/dev/null
+  [ "$(code)" = 200 ]
+  [ "$(jq -r .ExitCode "$ENG/body")" = 0 ]
+  api GET "/exec/$first/json" >/dev/null
+  [ "$(code)" = 404 ]
+  api DELETE "/containers/$id?force=1" >/dev/null
+}
