@@ -128,6 +128,11 @@ m() { timeout -s KILL 30 "$MOAT_BIN" -H "unix://$SOCK" --data-root "$STORE" "$@"
   assert_output --partial "security-opt no-new-privileges=false is not allowed: no_new_privs is required (baseline.json: /noNewPrivileges)"
   assert_output --partial "security-opt apparmor=unconfined is not allowed (baseline.json: /apparmor/unconfined)"
   assert_output --partial "security-opt label=disable is not allowed (baseline.json: /selinux/disable)"
+  m run -d --name pol3 busybox sleep 300 >/dev/null
+  run m exec --privileged pol3 true
+  assert_failure
+  assert_output --partial "denied by policy: privileged exec is not allowed (baseline.json: /privileged)"
+  m rm -f pol3 >/dev/null
   # the refusal is the policy's, before any check of the host's device node
   run m run --rm --device /dev/moat-no-such-device busybox true
   assert_output --partial "host device /dev/moat-no-such-device is not allowed (baseline.json: /devices)"

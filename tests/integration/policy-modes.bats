@@ -73,6 +73,15 @@ all_caps() { printf '%016x' $(( (1 << ($(cat /proc/sys/kernel/cap_last_cap) + 1)
   assert_line "Seccomp:	2"
 }
 
+@test "modes: exec --privileged holds every capability in a default container" {
+  m run -d --name pe busybox sleep 300 >/dev/null
+  run m exec --privileged pe grep CapEff /proc/self/status
+  assert_success
+  assert_output "CapEff:	$(all_caps)"
+  run m exec pe grep CapEff /proc/self/status
+  assert_output $'CapEff:\t00000000000004fb'
+}
+
 @test "modes: seccomp=unconfined and no-new-privileges=false are honoured" {
   run m run --rm --security-opt seccomp=unconfined --security-opt no-new-privileges=false busybox grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/self/status
   assert_success
