@@ -397,7 +397,9 @@ static int check_modes(const struct moat_create_req *r, moat_error **err)
             return moat_err(err, EINVAL, "HostConfig.UsernsMode=host is not supported: moat always runs a container "
                                          "in a user namespace of its own");
         return moat_err(err, EINVAL, "HostConfig.%s: '%s' is not supported (expected %s)", modes[i].name, v,
-                        !strcmp(modes[i].name, "IpcMode") ? "private, shareable, none or host" : "private or host");
+                        !strcmp(modes[i].name, "IpcMode")      ? "private, shareable, none or host"
+                        : !strcmp(modes[i].name, "UsernsMode") ? "private"
+                                                               : "private or host");
     }
     if (r->uts_mode && !strcmp(r->uts_mode, "host") && r->hostname && r->hostname[0])
         return moat_err(err, EINVAL, "Conflicting options: hostname and the UTS mode (UTSMode=host uses the host's)");

@@ -98,6 +98,19 @@ all_caps() { printf '%016x' $(( (1 << ($(cat /proc/sys/kernel/cap_last_cap) + 1)
   assert_line '1:3'
   assert_line written
   assert_line 0
+  # a device at its own path, where the runtime's default node would be
+  run m run --rm --device /dev/zero busybox sh -c 'head -c 4 /dev/zero | wc -c'
+  assert_success
+  assert_output 4
+  # permissions narrower than rw need a device cgroup: root has one, rootless does not
+  run m run --rm --device /dev/null:/dev/ronly:r busybox sh -c '[ -c /dev/ronly ] && echo char'
+  if is_root; then
+    assert_success
+    assert_output char
+  else
+    assert_failure 125
+    assert_output --partial "--device /dev/null: permissions 'r' are not supported in rootless mode because a rootless container has no device cgroup to enforce them (use rw or rwm)"
+  fi
   run m run --rm --device /dev/moat-no-such-device busybox true
   assert_failure 125
   assert_output --partial "--device /dev/moat-no-such-device: the host has no device node at '/dev/moat-no-such-device'"
