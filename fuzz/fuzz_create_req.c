@@ -1,7 +1,9 @@
 /* libFuzzer target: the Docker create and exec bodies (src/engine/create_req.c)
  * and, for every body that parses, the spec builder (src/engine/spec.c) on a
  * fixed fake container: a temporary rootfs with /etc/passwd and /etc/group,
- * two engine mounts, root id mapping.  Every config the builder makes must
+ * two engine mounts, root id mapping; under the default policy and again
+ * under the built-in privileged one (what it allows is built: privileged,
+ * devices, host namespaces).  Every config the builder makes must
  * be accepted by the runtime's config.json parser; every failure must carry
  * a message.  Nothing is created or run. */
 #include <stddef.h>
@@ -15,6 +17,7 @@
 #include "moat/image.h"
 #include "moat/json.h"
 #include "moat/oci.h"
+#include "moat/policy.h"
 #include "moat/spec.h"
 #include "moat/util.h"
 
@@ -63,7 +66,17 @@ static void check_err(int rc, moat_error *err)
         __builtin_trap(); /* every failure carries a message */
 }
 
-static void build_and_exec(const struct moat_create_req *r, const struct moat_exec_req *er)
+static const struct moat_policy *wide_policy(void)
+{
+    static struct moat_policy *p;
+    moat_error *err = NULL;
+    if (!p && moat_policy_builtin("privileged", &p, &err) < 0)
+        abort();
+    return p;
+}
+
+static void build_and_exec_with(const struct moat_create_req *r, const struct moat_exec_req *er,
+                                const struct moat_policy *pol)
 {
     char *bind_opts[] = {"rbind", "ro", NULL}, *tmpfs_opts[] = {"nosuid", "size=1m", NULL};
     struct moat_spec_mount mounts[] = {
@@ -75,7 +88,7 @@ static void build_and_exec(const struct moat_create_req *r, const struct moat_ex
     struct moat_spec_in in = {.req = r, .image = &img, .container_id = "0123456789abcdef0123456789abcdef",
                               .rootfs = fake_rootfs(), .uid_base = 1000065536, .gid_base = 1000065536,
                               .id_range = 65536, .mounts = mounts, .n_mounts = 2, .cgroup_parent = "/moat",
-                              .host_network = r->network_mode && !strcmp(r->network_mode, "host")};
+                              .host_network = r->network_mode && !strcmp(r->network_mode, "host"), .policy = pol};
     moat_error *err = NULL;
     struct json_object *c = NULL;
     int rc = moat_spec_build(&in, &c, &err);
@@ -109,6 +122,12 @@ static void build_and_exec(const struct moat_create_req *r, const struct moat_ex
         json_object_put(p);
     }
     json_object_put(c);
+}
+
+static void build_and_exec(const struct moat_create_req *r, const struct moat_exec_req *er)
+{
+    build_and_exec_with(r, er, NULL);
+    build_and_exec_with(r, er, wide_policy());
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -176,6 +176,13 @@ struct moat_policy_input {
 /* Every reason the policy refuses the create (NULL-terminated, each ending
  * in "(<file>: <json path>)"), or NULL when it allows it. */
 char **moat_policy_eval_create(const struct moat_policy *p, const struct moat_policy_input *in);
+/* The part of the create's evaluation that decides the container's security
+ * settings (privileged, capabilities, security options, host namespaces, the
+ * user namespace, devices, sysctls): the engine's admission runs it as part of
+ * moat_policy_eval_create(), and the spec builder runs it again over the same
+ * effective policy before it builds anything, so no setting reaches
+ * config.json that this policy did not allow. */
+char **moat_policy_eval_security(const struct moat_policy *p, const struct moat_create_req *r);
 /* exec (user: the exec's user, "" for the container's), cp, commit, update. */
 char **moat_policy_eval_exec(const struct moat_policy *p, const struct moat_exec_req *er, const char *ctr_user);
 char **moat_policy_eval_simple(const struct moat_policy *p, enum moat_policy_rule rule, const char *what);

@@ -6,9 +6,11 @@
  * string, checks every type, names the JSON path in each error
  * ("HostConfig.Memory: expected an integer"), ignores unknown fields (newer
  * clients send more), and is fuzzed (fuzz/fuzz_create_req.c).  Values that are
- * well-formed but refused (a capability that doesn't exist, --privileged,
- * seccomp=unconfined without policy) are reported by moat_spec_build() with a
- * reason, never silently dropped. */
+ * well-formed but refused are reported with a reason, never silently dropped:
+ * what the effective policy does not allow (--privileged, devices, host
+ * namespaces, seccomp=unconfined...) with the policy's sourced reason, what
+ * is not possible at all (an unknown capability or mode, a non-namespaced
+ * sysctl) with EINVAL/EPERM. */
 #ifndef MOAT_SPEC_H
 #define MOAT_SPEC_H
 
@@ -82,7 +84,7 @@ struct moat_create_req {
     char *cpuset_cpus, *cpuset_mems;
     struct moat_ulimit { char *name; int64_t soft, hard; } *ulimits;
     size_t n_ulimits;
-    char **devices;       /* "PathOnHost:PathInContainer:perms" (refused unless policy allows) */
+    char **devices;       /* "PathOnHost:PathInContainer:perms" (the host's node bound in, if policy allows) */
     int64_t console_h, console_w;
     /* NetworkingConfig.EndpointsConfig: network name -> aliases */
     char **endpoint_names;
@@ -128,12 +130,15 @@ struct moat_spec_in {
     const struct moat_policy *policy;      /* the effective policy (its defaults build the config); NULL: baseline */
 };
 
-/* Build config.json.  Refusals (unknown capability, privileged, unconfined
- * seccomp, devices, a non-namespaced sysctl...) fail with EPERM/EINVAL and a
- * message naming the flag. */
+/* Build config.json.  First the effective policy (in->policy) decides the
+ * security settings (moat_policy_eval_security: "denied by policy: ...",
+ * EPERM); what it allows is built (privileged inside the user namespace, host
+ * devices, host namespaces, unconfined seccomp...).  Then what is malformed
+ * or impossible fails with EINVAL/EPERM and a message naming the flag. */
 int moat_spec_build(const struct moat_spec_in *in, struct json_object **ret, moat_error **err);
-/* The refusals of moat_spec_build that need no root filesystem (modes,
- * capabilities, security options): the engine checks them at create. */
+/* The checks of moat_spec_build that are not policy and need no root
+ * filesystem (modes, capabilities, security options, the host's device
+ * nodes): the engine runs them at create, after the policy. */
 int moat_spec_check(const struct moat_create_req *req, moat_error **err);
 
 /* The process the container runs: Entrypoint + Cmd after Docker's rules

@@ -23,7 +23,7 @@ enum {
     O_RM = 1000, O_NAME, O_ENV_FILE, O_ENTRYPOINT, O_READ_ONLY, O_TMPFS, O_PIDS, O_CPUS, O_CPU_SHARES, O_CAP_ADD,
     O_CAP_DROP, O_SECOPT, O_RESTART, O_NETWORK, O_MOUNT, O_VOLUMES_FROM, O_ULIMIT, O_GROUP_ADD, O_SYSCTL,
     O_STOP_SIGNAL, O_STOP_TIMEOUT, O_LOG_OPT, O_LOG_DRIVER, O_INIT, O_PRIVILEGED, O_DETACH_KEYS, O_SIG_PROXY,
-    O_ALIAS, O_POLICY, O_HELP,
+    O_ALIAS, O_POLICY, O_DEVICE, O_PID, O_IPC, O_UTS, O_CGROUPNS, O_HELP,
 };
 
 static const struct option run_longopts[] = {
@@ -65,6 +65,11 @@ static const struct option run_longopts[] = {
     {"log-driver", required_argument, NULL, O_LOG_DRIVER},
     {"init", no_argument, NULL, O_INIT},
     {"privileged", no_argument, NULL, O_PRIVILEGED},
+    {"device", required_argument, NULL, O_DEVICE},
+    {"pid", required_argument, NULL, O_PID},
+    {"ipc", required_argument, NULL, O_IPC},
+    {"uts", required_argument, NULL, O_UTS},
+    {"cgroupns", required_argument, NULL, O_CGROUPNS},
     {"policy", required_argument, NULL, O_POLICY},
     {"detach-keys", required_argument, NULL, O_DETACH_KEYS},
     {"sig-proxy", optional_argument, NULL, O_SIG_PROXY},
@@ -110,7 +115,13 @@ static const char *const run_help[] = {
     "    --log-opt list           Log driver options",
     "    --init                   Run an init inside the container that forwards signals and reaps processes",
     "    --policy name|file       Tighten the policy for this container (restricted, baseline, or a policy file)",
-    "    --privileged             Give extended privileges to this container (refused by moat's policy)",
+    "    --privileged             Every capability and no seccomp filter, inside the container's user namespace "
+    "(if the policy allows)",
+    "    --device list            Add a host device to the container (HOST[:CONTAINER][:rwm], if the policy allows)",
+    "    --pid string             PID namespace to use (host, if the policy allows)",
+    "    --ipc string             IPC mode to use (private, shareable, none, host)",
+    "    --uts string             UTS namespace to use (host, if the policy allows)",
+    "    --cgroupns string        Cgroup namespace to use (private, host)",
     "    --detach-keys string     Override the key sequence for detaching a container",
     "    --sig-proxy              Proxy received signals to the process (default true)",
     NULL,
@@ -120,13 +131,14 @@ void run_opts_free(struct run_opts *o)
 {
     char ***lists[] = {&o->env, &o->env_files, &o->labels, &o->tmpfs, &o->cap_add, &o->cap_drop, &o->security_opt,
                        &o->volumes, &o->mounts, &o->volumes_from, &o->publish, &o->ulimits, &o->group_add,
-                       &o->sysctls, &o->log_opts, &o->aliases};
+                       &o->sysctls, &o->log_opts, &o->aliases, &o->devices};
     for (size_t i = 0; i < ARRAY_SIZE(lists); i++) {
         moat_strv_free(*lists[i]);
         *lists[i] = NULL;
     }
     char **strs[] = {&o->name, &o->workdir, &o->user, &o->entrypoint, &o->hostname, &o->restart, &o->network,
-                     &o->stop_signal, &o->detach_keys, &o->log_driver, &o->policy};
+                     &o->stop_signal, &o->detach_keys, &o->log_driver, &o->policy, &o->pid, &o->ipc, &o->uts,
+                     &o->cgroupns};
     for (size_t i = 0; i < ARRAY_SIZE(strs); i++) {
         free(*strs[i]);
         *strs[i] = NULL;
@@ -218,6 +230,11 @@ static int one_flag(struct run_opts *o, int c, char **argv, const char *prog, mo
     case O_LOG_DRIVER: set_str(&o->log_driver, optarg); break;
     case O_INIT: o->init = true; break;
     case O_PRIVILEGED: o->privileged = true; break;
+    case O_DEVICE: moat_strv_push(&o->devices, optarg); break;
+    case O_PID: set_str(&o->pid, optarg); break;
+    case O_IPC: set_str(&o->ipc, optarg); break;
+    case O_UTS: set_str(&o->uts, optarg); break;
+    case O_CGROUPNS: set_str(&o->cgroupns, optarg); break;
     case O_POLICY: {
         /* A built-in name goes as it is; a file's content is sent (the engine may be remote). */
         free(o->policy);
@@ -706,6 +723,45 @@ static int config_json(const struct run_opts *o, struct json_object *cfg, moat_e
     return 0;
 }
 
+static bool device_perms(const char *s)
+{
+    return s[0] && strlen(s) <= 3 && strspn(s, "rwm") == strlen(s);
+}
+
+/* docker's opts.ParseDevice: HOST, HOST:CONTAINER, HOST:PERMS, HOST:CONTAINER:PERMS. */
+int run_parse_device(const char *spec, struct json_object **ret, moat_error **err)
+{
+    _cleanup_free_ char *copy = xstrdup(spec);
+    char *parts[4] = {0};
+    size_t n = 0;
+    for (char *p = copy; p && n < 4; n++)
+        parts[n] = strsep(&p, ":");
+    const char *host = parts[0], *ctr = NULL, *perms = "rwm";
+    if (n == 2) {
+        if (device_perms(parts[1]))
+            perms = parts[1];
+        else
+            ctr = parts[1];
+    } else if (n == 3) {
+        ctr = parts[1];
+        perms = parts[2];
+    } else if (n != 1) {
+        return moat_err(err, EINVAL, "invalid device specification: %s", spec);
+    }
+    if (!device_perms(perms))
+        return moat_err(err, EINVAL, "invalid device mode: %s", perms);
+    if (!host[0] || (ctr && !ctr[0]))
+        return moat_err(err, EINVAL, "invalid device specification: %s", spec);
+    if (ctr && ctr[0] != '/')
+        return moat_err(err, EINVAL, "%s is not an absolute path", ctr);
+    struct json_object *d = json_object_new_object();
+    json_object_object_add(d, "PathOnHost", json_object_new_string(host));
+    json_object_object_add(d, "PathInContainer", json_object_new_string(ctr ? ctr : host));
+    json_object_object_add(d, "CgroupPermissions", json_object_new_string(perms));
+    *ret = d;
+    return 0;
+}
+
 static int host_config_json(const struct run_opts *o, struct json_object *cfg, struct json_object *hc,
                             moat_error **err)
 {
@@ -740,6 +796,19 @@ static int host_config_json(const struct run_opts *o, struct json_object *cfg, s
     json_object_object_add(hc, "CapDrop", o->cap_drop ? strv_json(o->cap_drop) : NULL);
     json_object_object_add(hc, "GroupAdd", o->group_add ? strv_json(o->group_add) : NULL);
     json_object_object_add(hc, "Privileged", json_object_new_boolean(o->privileged));
+    add_str(hc, "PidMode", o->pid ? o->pid : "");
+    add_str(hc, "IpcMode", o->ipc ? o->ipc : "");
+    add_str(hc, "UTSMode", o->uts ? o->uts : "");
+    if (o->cgroupns)
+        add_str(hc, "CgroupnsMode", o->cgroupns);
+    struct json_object *devs = json_object_new_array();
+    json_object_object_add(hc, "Devices", devs);
+    for (size_t i = 0; o->devices && o->devices[i]; i++) {
+        struct json_object *d = NULL;
+        if (run_parse_device(o->devices[i], &d, err) < 0)
+            return moat_err_wrap(err, "invalid argument \"%s\" for \"--device\" flag", o->devices[i]);
+        json_object_array_add(devs, d);
+    }
     if (o->policy)
         json_object_object_add(hc, "MoatPolicy", json_object_new_string(o->policy));
     json_object_object_add(hc, "ReadonlyRootfs", json_object_new_boolean(o->read_only));

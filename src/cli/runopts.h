@@ -18,9 +18,11 @@ struct run_opts {
     char *name, *workdir, *user, *entrypoint, *hostname, *restart, *network, *stop_signal, *detach_keys;
     char *log_driver;
     char *policy; /* --policy: a built-in name, or the content of a policy file */
+    char *pid, *ipc, *uts, *cgroupns; /* --pid, --ipc, --uts, --cgroupns */
     bool entrypoint_set, stop_timeout_set;
     char **env, **env_files, **labels, **tmpfs, **cap_add, **cap_drop, **security_opt, **volumes, **mounts;
     char **volumes_from, **publish, **ulimits, **group_add, **sysctls, **log_opts, **aliases;
+    char **devices; /* --device HOST[:CONTAINER][:rwm] */
     int64_t memory, pids_limit, cpu_shares, nano_cpus;
     int64_t stop_timeout;
     const char *image;
@@ -41,6 +43,8 @@ int run_parse_ram(const char *s, int64_t *ret, moat_error **err);
 int run_parse_cpus(const char *s, int64_t *ret, moat_error **err);
 /* One --mount "type=bind,source=/a,target=/b,readonly" -> a Mounts[] entry. */
 int run_parse_mount(const char *spec, struct json_object **ret, moat_error **err);
+/* One --device HOST[:CONTAINER][:PERMS] -> a HostConfig.Devices[] entry (docker's opts.ParseDevice). */
+int run_parse_device(const char *spec, struct json_object **ret, moat_error **err);
 /* -e "K=V" or "K" (taken from the environment when set). */
 char *run_env_value(const char *e);
 /* Append an --env-file's entries to *env (Docker's rules: comments, blank

@@ -2,10 +2,14 @@
  * decisions become an OCI config.json (include/moat/spec.h).
  *
  * It starts from the runtime's hardened template (moat_spec_template) and
- * only adjusts it: nothing here weakens a default silently.  What a request
- * may not have (privileged, host devices, host namespaces, unconfined
- * seccomp, a non-namespaced sysctl, a negative OOM score) is refused with
- * EPERM and the reason; what is malformed, with EINVAL. */
+ * only adjusts it: nothing here weakens a default silently.  Whether a
+ * request may have a weaker setting (privileged, host devices, host
+ * namespaces, unconfined seccomp/AppArmor/SELinux, no_new_privs off) is the
+ * effective policy's decision alone: moat_spec_build() asks it
+ * (moat_policy_eval_security) and refuses with its sourced reasons, and
+ * otherwise builds what was asked (spec_host.c).  What remains here is
+ * syntax (EINVAL) and what the kernel makes impossible in a user namespace
+ * (a non-namespaced sysctl, a negative OOM score: EPERM). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -221,6 +225,9 @@ void spec_set_caps(struct json_object *proc, uint64_t m, bool root)
 
 struct secopt {
     bool landlock;
+    bool seccomp_unconfined, seccomp_explicit; /* seccomp=unconfined; a profile named by the request */
+    bool nnp_off;                              /* no-new-privileges=false */
+    bool label_disable;                        /* label=disable: no SELinux label */
     char *apparmor;
     char *se_user, *se_role, *se_type, *se_level;
     const char *seccomp_name; /* builtin, or NULL with seccomp_buf */
@@ -263,8 +270,10 @@ static bool label_part_ok(const char *s)
 
 static int opt_label(struct secopt *s, const char *v, moat_error **err)
 {
-    if (!strcmp(v, "disable"))
-        return moat_err(err, EPERM, "security-opt label=disable is not allowed: moat keeps SELinux confinement");
+    if (!strcmp(v, "disable")) {
+        s->label_disable = true;
+        return 0;
+    }
     if (!strcmp(v, "nested"))
         return 0;
     static const char *const keys[] = {"user:", "role:", "type:", "level:", "filetype:"};
@@ -286,10 +295,9 @@ static int opt_label(struct secopt *s, const char *v, moat_error **err)
 
 static int opt_seccomp(struct secopt *s, const char *v, moat_error **err)
 {
-    if (!strcmp(v, "unconfined"))
-        return moat_err(err, EPERM,
-                        "security-opt seccomp=unconfined is not allowed: moat always filters system calls "
-                        "(give a profile with seccomp=<profile JSON>, or seccomp=default)");
+    s->seccomp_unconfined = !strcmp(v, "unconfined");
+    if (s->seccomp_unconfined)
+        return 0;
     free(s->seccomp_buf);
     s->seccomp_buf = NULL;
     if (!strcmp(v, "default") || !strcmp(v, "restricted")) {
@@ -334,9 +342,7 @@ static int parse_secopts(const struct moat_policy *pol, char *const *opts, struc
         if (!strcmp(k, "no-new-privileges")) {
             if (v && !parse_true(v, &b))
                 return moat_err(err, EINVAL, "invalid --security-opt no-new-privileges=%s: expected true or false", v);
-            if (!b)
-                return moat_err(err, EPERM, "no-new-privileges=false is not allowed: moat containers always run with "
-                                            "no_new_privs");
+            s->nnp_off = !b;
         } else if (!strcmp(k, "landlock")) {
             if (v && !parse_true(v, &b))
                 return moat_err(err, EINVAL, "invalid --security-opt landlock=%s: expected true or false", v);
@@ -344,10 +350,9 @@ static int parse_secopts(const struct moat_policy *pol, char *const *opts, struc
         } else if (!strcmp(k, "seccomp") && v) {
             if (opt_seccomp(s, v, err) < 0)
                 return -1;
+            s->seccomp_explicit = !s->seccomp_unconfined;
         } else if (!strcmp(k, "apparmor") && v) {
-            if (!strcmp(v, "unconfined"))
-                return moat_err(err, EPERM, "security-opt apparmor=unconfined is not allowed: moat keeps AppArmor "
-                                            "confinement where the kernel has it");
+            /* "unconfined" goes to the runtime as it is: no profile */
             if (!label_part_ok(v))
                 return moat_err(err, EINVAL, "invalid --security-opt apparmor=%s", v);
             free(s->apparmor);
@@ -362,41 +367,46 @@ static int parse_secopts(const struct moat_policy *pol, char *const *opts, struc
     return 0;
 }
 
-/* ---- refusals, sysctls, namespaces ------------------------------------------------------- */
+/* ---- modes, sysctls, namespaces ---------------------------------------------------------- */
 
+/* Syntax of the modes and devices; what "host" may be is the policy's. */
 static int check_modes(const struct moat_create_req *r, moat_error **err)
 {
-    if (r->privileged)
-        return moat_err(err, EPERM, "privileged containers are not allowed: moat never gives a container every "
-                                    "capability and the host's devices (add only what is needed with --cap-add)");
-    if (r->devices && r->devices[0])
-        return moat_err(err, EPERM, "HostConfig.Devices: host devices are not allowed in moat containers ('%s')",
-                        r->devices[0]);
     if (r->init)
         return moat_err(err, EINVAL, "HostConfig.Init: --init is not supported by moat yet");
     const struct {
         const char *name, *val;
-        const char *const ok[4];
+        const char *const ok[5];
     } modes[] = {
-        {"PidMode", r->pid_mode, {"", "private", NULL}},
-        {"IpcMode", r->ipc_mode, {"", "private", "shareable", "none"}},
-        {"UTSMode", r->uts_mode, {"", "private", NULL}},
+        {"PidMode", r->pid_mode, {"", "private", "host", NULL}},
+        {"IpcMode", r->ipc_mode, {"", "private", "shareable", "none", "host"}},
+        {"UTSMode", r->uts_mode, {"", "private", "host", NULL}},
         {"UsernsMode", r->userns_mode, {"", "private", NULL}},
-        {"CgroupnsMode", r->cgroupns_mode, {"", "private", NULL}},
+        {"CgroupnsMode", r->cgroupns_mode, {"", "private", "host", NULL}},
     };
     for (size_t i = 0; i < ARRAY_SIZE(modes); i++) {
         const char *v = modes[i].val;
         if (!v)
             continue;
         bool ok = false;
-        for (size_t j = 0; j < 4 && modes[i].ok[j]; j++)
+        for (size_t j = 0; j < ARRAY_SIZE(modes[i].ok) && modes[i].ok[j]; j++)
             ok = ok || !strcmp(v, modes[i].ok[j]);
         if (ok)
             continue;
-        if (!strcmp(v, "host"))
-            return moat_err(err, EPERM, "HostConfig.%s=host is not allowed: a moat container never shares the "
-                                        "host's namespaces", modes[i].name);
-        return moat_err(err, EINVAL, "HostConfig.%s: '%s' is not supported", modes[i].name, v);
+        if (!strcmp(modes[i].name, "UsernsMode") && !strcmp(v, "host"))
+            return moat_err(err, EINVAL, "HostConfig.UsernsMode=host is not supported: moat always runs a container "
+                                         "in a user namespace of its own");
+        return moat_err(err, EINVAL, "HostConfig.%s: '%s' is not supported (expected %s)", modes[i].name, v,
+                        !strcmp(modes[i].name, "IpcMode")      ? "private, shareable, none or host"
+                        : !strcmp(modes[i].name, "UsernsMode") ? "private"
+                                                               : "private or host");
+    }
+    if (r->uts_mode && !strcmp(r->uts_mode, "host") && r->hostname && r->hostname[0])
+        return moat_err(err, EINVAL, "Conflicting options: hostname and the UTS mode (UTSMode=host uses the host's)");
+    for (size_t i = 0; r->devices && r->devices[i]; i++) {
+        _cleanup_(spec_device_clear) struct spec_device d = {0};
+        if (spec_device_parse(r->devices[i], &d, err) < 0)
+            return -1;
     }
     return 0;
 }
@@ -420,6 +430,8 @@ static int sysctls(const struct moat_spec_in *in, struct json_object *lx, moat_e
         bool ok = moat_str_has_prefix(k, "fs.mqueue.") && k[10];
         for (size_t j = 0; !ok && j < ARRAY_SIZE(ipc); j++)
             ok = !strcmp(k, ipc[j]);
+        if (ok && in->req->ipc_mode && !strcmp(in->req->ipc_mode, "host"))
+            return moat_err(err, EPERM, "sysctl '%s' is not allowed with the host's ipc namespace", k);
         if (!ok && moat_str_has_prefix(k, "net.") && k[4]) {
             if (in->host_network)
                 return moat_err(err, EPERM, "sysctl '%s' is not allowed with the host's network namespace", k);
@@ -534,7 +546,7 @@ static int build_process(const struct moat_spec_in *in, struct json_object *c, c
     if (process_user(in, proc, user, &root, err) < 0)
         return -1;
     spec_set_caps(proc, caps, root);
-    json_object_object_add(proc, "noNewPrivileges", json_object_new_boolean(1));
+    json_object_object_add(proc, "noNewPrivileges", json_object_new_boolean(!so->nnp_off));
     if (r->oom_score_adj < 0)
         return moat_err(err, EPERM, "HostConfig.OomScoreAdj=%" PRId64 " is not allowed: a container may not "
                         "lower its OOM score below 0", r->oom_score_adj);
@@ -542,7 +554,7 @@ static int build_process(const struct moat_spec_in *in, struct json_object *c, c
         json_object_object_add(proc, "oomScoreAdj", json_object_new_int64(r->oom_score_adj));
     if (so->apparmor)
         json_object_object_add(proc, "apparmorProfile", json_object_new_string(so->apparmor));
-    if (so->se_type || so->se_user || so->se_role || so->se_level) {
+    if (!so->label_disable && (so->se_type || so->se_user || so->se_role || so->se_level)) {
         _cleanup_free_ char *l = xasprintf("%s:%s:%s:%s", so->se_user ? so->se_user : "system_u",
                                            so->se_role ? so->se_role : "system_r",
                                            so->se_type ? so->se_type : "container_t",
@@ -552,8 +564,15 @@ static int build_process(const struct moat_spec_in *in, struct json_object *c, c
     return spec_rlimits(r, proc, err);
 }
 
-static int build_seccomp(const struct secopt *so, uint64_t caps, struct json_object *lx, moat_error **err)
+static int build_seccomp(const struct secopt *so, bool privileged, uint64_t caps, struct json_object *lx,
+                         moat_error **err)
 {
+    /* Unconfined as asked, or privileged without a profile named (Docker's
+     * --privileged); the policy allowed it (moat_policy_eval_security). */
+    if (so->seccomp_unconfined || (privileged && !so->seccomp_explicit)) {
+        json_object_object_del(lx, "seccomp");
+        return 0;
+    }
     size_t len = so->seccomp_len;
     const char *buf = so->seccomp_buf;
     const char *what = "seccomp profile from --security-opt";
@@ -575,7 +594,7 @@ static int build_linux(const struct moat_spec_in *in, struct json_object *c, con
 {
     struct json_object *lx = jobj_child(c, "linux");
     if (id_maps(in, lx, err) < 0 || namespaces(in, lx, err) < 0 || sysctls(in, lx, err) < 0 ||
-        spec_resources(in, lx, err) < 0 || build_seccomp(so, caps, lx, err) < 0)
+        spec_resources(in, lx, err) < 0 || build_seccomp(so, in->req->privileged, caps, lx, err) < 0)
         return -1;
     if (in->cgroup_parent && in->cgroup_parent[0]) {
         _cleanup_free_ char *cp = xasprintf("%s/%s", in->cgroup_parent, in->container_id);
@@ -598,7 +617,9 @@ int moat_spec_check(const struct moat_create_req *r, moat_error **err)
     if (spec_caps_mask(moat_policy_caps_default(pol), r->cap_add, r->cap_drop, &caps, err) < 0)
         return -1;
     _cleanup_(secopt_clear) struct secopt so = {0};
-    return parse_secopts(pol, r->security_opt, &so, err);
+    if (parse_secopts(pol, r->security_opt, &so, err) < 0)
+        return -1;
+    return spec_devices_check(r->devices, err);
 }
 
 int moat_spec_build(const struct moat_spec_in *in, struct json_object **ret, moat_error **err)
@@ -606,22 +627,33 @@ int moat_spec_build(const struct moat_spec_in *in, struct json_object **ret, moa
     const struct moat_create_req *r = in->req;
     if (!r || !in->container_id || !in->container_id[0])
         return moat_err(err, EINVAL, "spec: a request and a container id are required");
+    /* The effective policy decides (the engine admitted the request against
+     * the same policy; asked again here, nothing it refuses is ever built)
+     * and its defaults build the config. */
+    const struct moat_policy *pol = in->policy ? in->policy : moat_policy_default();
+    _cleanup_strv_ char **denied = moat_policy_eval_security(pol, r);
+    if (denied)
+        return moat_policy_deny(err, denied);
     if (check_modes(r, err) < 0)
         return -1;
-    /* The effective policy's defaults build the config (the engine evaluated
-     * the request against the same policy before calling us). */
-    const struct moat_policy *pol = in->policy ? in->policy : moat_policy_default();
     uint64_t caps = 0;
     if (spec_caps_mask(moat_policy_caps_default(pol), r->cap_add, r->cap_drop, &caps, err) < 0)
         return -1;
+    if (r->privileged)
+        caps = all_caps(); /* Docker's --privileged: every capability, CapAdd/CapDrop aside; in the user namespace */
     _cleanup_(secopt_clear) struct secopt so = {0};
     if (parse_secopts(pol, r->security_opt, &so, err) < 0)
         return -1;
     _cleanup_json_ struct json_object *c = NULL;
     if (moat_spec_template(in->rootless, &c, err) < 0)
         return moat_err_wrap(err, "spec template");
-    _cleanup_free_ char *hostname = r->hostname && r->hostname[0] ? xstrdup(r->hostname)
-                                                                  : xstrndup(in->container_id, 12);
+    bool uts_host = r->uts_mode && !strcmp(r->uts_mode, "host");
+    char host_name[256] = "";
+    if (uts_host && gethostname(host_name, sizeof host_name - 1) < 0)
+        return moat_err_sys(err, "gethostname");
+    _cleanup_free_ char *hostname = uts_host                          ? xstrdup(host_name)
+                                    : r->hostname && r->hostname[0] ? xstrdup(r->hostname)
+                                                                    : xstrndup(in->container_id, 12);
     if (strlen(hostname) > 64 || strchr(hostname, '/'))
         return moat_err(err, EINVAL, "invalid hostname '%s'", hostname);
     json_object_object_add(c, "hostname", json_object_new_string(hostname));
@@ -634,6 +666,11 @@ int moat_spec_build(const struct moat_spec_in *in, struct json_object **ret, moa
     if (build_process(in, c, hostname, caps, &so, err) < 0 || spec_mounts(in, c, err) < 0 ||
         build_linux(in, c, &so, caps, err) < 0)
         return -1;
+    if (r->privileged)
+        spec_privileged(c);
+    spec_host_namespaces(in, c);
+    if (spec_devices(in, c, err) < 0)
+        return -1;
     *ret = TAKE_PTR(c);
     return 0;
 }
@@ -643,8 +680,8 @@ int moat_spec_build(const struct moat_spec_in *in, struct json_object **ret, moa
 int moat_spec_exec_process(struct json_object *cfg, const struct moat_exec_req *er, struct json_object **ret_process,
                            moat_error **err)
 {
-    if (er->privileged)
-        return moat_err(err, EPERM, "privileged exec is not allowed: moat never gives a process every capability");
+    /* er->privileged: the engine admitted it against the container's policy
+     * (moat_policy_eval_exec); below, every capability for this process. */
     if (!er->cmd || !er->cmd[0])
         return moat_err(err, EINVAL, "No exec command specified");
     struct json_object *p = jget(cfg, "process");
@@ -705,7 +742,14 @@ int moat_spec_exec_process(struct json_object *cfg, const struct moat_exec_req *
         }
         spec_set_caps(proc, m, ids.uid == 0);
     }
-    json_object_object_add(proc, "noNewPrivileges", json_object_new_boolean(1));
+    if (er->privileged) { /* docker exec --privileged: every capability, inside the container's user namespace */
+        struct json_object *uid = jget(jget(proc, "user"), "uid");
+        spec_set_caps(proc, all_caps(), !uid || json_object_get_int64(uid) == 0);
+    }
+    /* no_new_privs as the container has it (its policy decided); on when unsaid */
+    struct json_object *nnp = jget(proc, "noNewPrivileges");
+    if (!nnp || !json_object_is_type(nnp, json_type_boolean))
+        json_object_object_add(proc, "noNewPrivileges", json_object_new_boolean(1));
     *ret_process = TAKE_PTR(proc);
     return 0;
 }

@@ -36,4 +36,26 @@ int spec_rlimits(const struct moat_create_req *r, struct json_object *proc, moat
 int spec_resources(const struct moat_spec_in *in, struct json_object *linux_obj, moat_error **err);
 int spec_mounts(const struct moat_spec_in *in, struct json_object *config, moat_error **err);
 
+/* spec_host.c: what the policy may allow beyond the defaults. */
+struct spec_device {
+    char *host, *ctr, *perms; /* clean absolute paths; perms from "rwm" */
+    char type;                /* 'c' or 'b' once resolved */
+    unsigned major, minor;
+};
+/* One HostConfig.Devices entry ("PathOnHost:PathInContainer:perms"): syntax only. */
+int spec_device_parse(const char *spec, struct spec_device *ret, moat_error **err);
+/* The host's node: it must exist, be a character or block device, and be
+ * reached without a symlink. */
+int spec_device_resolve(struct spec_device *d, moat_error **err);
+void spec_device_clear(struct spec_device *d);
+int spec_devices_check(char *const *devices, moat_error **err);
+/* Bind mounts of the host's nodes and their device cgroup rules. */
+int spec_devices(const struct moat_spec_in *in, struct json_object *config, moat_error **err);
+/* --privileged: no masked or read-only paths, /sys read-write (capabilities
+ * and seccomp are spec.c's). */
+void spec_privileged(struct json_object *config);
+/* PidMode/IpcMode/UTSMode/CgroupnsMode=host: namespaces left out, /dev/shm
+ * and /dev/mqueue the host's. */
+void spec_host_namespaces(const struct moat_spec_in *in, struct json_object *config);
+
 #endif

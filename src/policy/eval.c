@@ -377,21 +377,42 @@ static int64_t req_nano_cpus(const struct moat_create_req *r)
     return 0;
 }
 
-char **moat_policy_eval_create(const struct moat_policy *p, const struct moat_policy_input *in)
+/* A device's host path as the policy sees it: "PathOnHost:PathInContainer:perms"
+ * cut at the first ':', cleaned lexically ("/dev/snd/../sda" is /dev/sda; the
+ * spec builder refuses a path that goes through a symlink). */
+static char *device_host_path(const char *dev)
 {
-    const struct moat_create_req *r = in->req;
+    _cleanup_free_ char *host = xstrndup(dev, strcspn(dev, ":"));
+    return host[0] == '/' ? moat_path_clean(host) : TAKE_PTR(host);
+}
+
+static bool has_seccomp_profile(char *const *opts)
+{
+    for (size_t i = 0; opts && opts[i]; i++)
+        if ((!strncmp(opts[i], "seccomp=", 8) || !strncmp(opts[i], "seccomp:", 8)) && strcmp(opts[i] + 8, "unconfined"))
+            return true;
+    return false;
+}
+
+char **moat_policy_eval_security(const struct moat_policy *p, const struct moat_create_req *r)
+{
     char **out = NULL;
-    /* images */
-    if (!match_any(p->l[POL_IMAGES_ALLOW], in->image_name) && !match_any(p->l[POL_IMAGES_ALLOW], in->image_id))
-        DENY(&out, p, POL_IMAGES_ALLOW, "image %s is not allowed",
-             in->image_name ? in->image_name : in->image_id ? in->image_id : r->image ? r->image : "?");
-    if (p->n[POL_IMAGES_SIGNED] == 2 || (p->n[POL_IMAGES_SIGNED] == 1 && in->image_from_registry))
-        DENY(&out, p, POL_IMAGES_SIGNED, "image %s has no verified signature (signature verification arrives with "
-                                         "the registry client)",
-             in->image_name ? in->image_name : r->image ? r->image : "?");
-    if (r->privileged && !p->b[POL_PRIVILEGED])
-        DENY(&out, p, POL_PRIVILEGED, "privileged containers are not allowed");
-    check_caps(p, r, &out);
+    if (r->privileged) {
+        if (!p->b[POL_PRIVILEGED]) {
+            DENY(&out, p, POL_PRIVILEGED, "privileged containers are not allowed");
+        } else {
+            /* What privileged means in moat (spec.c builds it): every
+             * capability, and no seccomp filter unless one is named. */
+            if (~(uint64_t)p->n[POL_CAPS_ALLOWED] & all_caps())
+                DENY(&out, p, POL_CAPS_ALLOWED, "a privileged container holds every capability, and not all are "
+                                                "allowed");
+            if (!p->b[POL_SECCOMP_UNCONFINED] && !has_seccomp_profile(r->security_opt))
+                DENY(&out, p, POL_SECCOMP_UNCONFINED, "a privileged container runs without a seccomp filter, which is "
+                                                      "not allowed (keep one with --security-opt seccomp=default)");
+        }
+    }
+    if (!r->privileged || !p->b[POL_PRIVILEGED])
+        check_caps(p, r, &out);
     check_secopts(p, r->security_opt, &out);
     const struct {
         const char *name, *val;
@@ -404,6 +425,33 @@ char **moat_policy_eval_create(const struct moat_policy *p, const struct moat_po
                  ns[i].name);
     if (r->userns_mode && !strcmp(r->userns_mode, "host") && p->b[POL_USERNS_REQUIRED])
         DENY(&out, p, POL_USERNS_REQUIRED, "HostConfig.UsernsMode=host is not allowed: a user namespace is required");
+    for (size_t i = 0; r->devices && r->devices[i]; i++) {
+        _cleanup_free_ char *host = device_host_path(r->devices[i]);
+        if (!match_any(p->l[POL_DEVICES], host))
+            DENY(&out, p, POL_DEVICES, "host device %s is not allowed", host);
+    }
+    for (size_t i = 0; r->sysctls && r->sysctls[i]; i += 2)
+        if (!match_any(p->l[POL_SYSCTLS], r->sysctls[i]))
+            DENY(&out, p, POL_SYSCTLS, "sysctl '%s' is not allowed", r->sysctls[i]);
+    return out;
+}
+
+char **moat_policy_eval_create(const struct moat_policy *p, const struct moat_policy_input *in)
+{
+    const struct moat_create_req *r = in->req;
+    char **out = NULL;
+    /* images */
+    if (!match_any(p->l[POL_IMAGES_ALLOW], in->image_name) && !match_any(p->l[POL_IMAGES_ALLOW], in->image_id))
+        DENY(&out, p, POL_IMAGES_ALLOW, "image %s is not allowed",
+             in->image_name ? in->image_name : in->image_id ? in->image_id : r->image ? r->image : "?");
+    if (p->n[POL_IMAGES_SIGNED] == 2 || (p->n[POL_IMAGES_SIGNED] == 1 && in->image_from_registry))
+        DENY(&out, p, POL_IMAGES_SIGNED, "image %s has no verified signature (signature verification arrives with "
+                                         "the registry client)",
+             in->image_name ? in->image_name : r->image ? r->image : "?");
+    char **sec = moat_policy_eval_security(p, r);
+    for (size_t i = 0; sec && sec[i]; i++)
+        moat_strv_push(&out, sec[i]);
+    moat_strv_free(sec);
     if (p->b[POL_RUN_AS_NON_ROOT]) {
         const char *user = r->user && r->user[0] ? r->user : in->image_user ? in->image_user : "";
         if (in->resolved_uid_known ? in->resolved_uid == 0 : moat_policy_user_is_root(user))
@@ -416,14 +464,6 @@ char **moat_policy_eval_create(const struct moat_policy *p, const struct moat_po
     check_mounts(p, in, &out);
     check_network(p, r, &out);
     check_limits(p, r->memory, r->pids_limit, req_nano_cpus(r), false, &out);
-    for (size_t i = 0; r->devices && r->devices[i]; i++) {
-        _cleanup_free_ char *host = xstrndup(r->devices[i], strcspn(r->devices[i], ":"));
-        if (!match_any(p->l[POL_DEVICES], host))
-            DENY(&out, p, POL_DEVICES, "host device %s is not allowed", host);
-    }
-    for (size_t i = 0; r->sysctls && r->sysctls[i]; i += 2)
-        if (!match_any(p->l[POL_SYSCTLS], r->sysctls[i]))
-            DENY(&out, p, POL_SYSCTLS, "sysctl '%s' is not allowed", r->sysctls[i]);
     return out;
 }
 
@@ -434,6 +474,8 @@ char **moat_policy_eval_exec(const struct moat_policy *p, const struct moat_exec
         DENY(&out, p, POL_EXEC, "exec is not allowed");
     if (er->privileged && !p->b[POL_PRIVILEGED])
         DENY(&out, p, POL_PRIVILEGED, "privileged exec is not allowed");
+    else if (er->privileged && (~(uint64_t)p->n[POL_CAPS_ALLOWED] & all_caps()))
+        DENY(&out, p, POL_CAPS_ALLOWED, "a privileged exec holds every capability, and not all are allowed");
     const char *user = er->user && er->user[0] ? er->user : ctr_user;
     if (p->b[POL_RUN_AS_NON_ROOT] && user && moat_policy_user_is_root(user))
         DENY(&out, p, POL_RUN_AS_NON_ROOT, "exec as root (user '%s') is not allowed: a non-root user is required",

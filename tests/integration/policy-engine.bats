@@ -126,6 +126,9 @@ m() { timeout -s KILL 30 "$MOAT_BIN" -H "unix://$SOCK" --data-root "$STORE" "$@"
     "-v /proc:/x"
     "--policy $BATS_TEST_TMPDIR/noexec.json"
     "--security-opt bogus=1"
+    "--device /dev/null:/dev/mydev"
+    "--pid host --ipc host"
+    "--device /nonexistent"
   )
   for flags in "${cases[@]}"; do
     # shellcheck disable=SC2086
@@ -227,4 +230,36 @@ hup_and_wait() { # $1: jq condition on .MoatPolicy that holds once the reload is
   [ "$(info_policy .MoatPolicy.Digest)" = "$d0" ]
   run m cp scp1:/etc/passwd "$BATS_TEST_TMPDIR/p4"
   assert_success
+}
+
+@test "policy: the default policy refuses --privileged, --device, host namespaces and weaker security options, each with its source" {
+  run m run --rm --privileged busybox true
+  assert_failure 125
+  assert_output --partial "denied by policy: privileged containers are not allowed (baseline.json: /privileged)"
+  run m run --rm --device /dev/null:/dev/mydev busybox true
+  assert_failure 125
+  assert_output --partial "denied by policy: host device /dev/null is not allowed (baseline.json: /devices)"
+  for mode in pid ipc uts cgroupns; do
+    run m run --rm --$mode host busybox true
+    assert_failure 125
+    assert_output --partial "=host is not allowed: a container never shares the host's namespaces (baseline.json: /hostNamespaces)"
+  done
+  run m run --rm --pid host busybox true
+  assert_output --partial "HostConfig.PidMode=host is not allowed"
+  run m run --rm --security-opt seccomp=unconfined --security-opt no-new-privileges=false --security-opt apparmor=unconfined --security-opt label=disable busybox true
+  assert_failure 125
+  assert_output --partial "security-opt seccomp=unconfined is not allowed: system calls are always filtered (baseline.json: /seccomp/unconfined)"
+  assert_output --partial "security-opt no-new-privileges=false is not allowed: no_new_privs is required (baseline.json: /noNewPrivileges)"
+  assert_output --partial "security-opt apparmor=unconfined is not allowed (baseline.json: /apparmor/unconfined)"
+  assert_output --partial "security-opt label=disable is not allowed (baseline.json: /selinux/disable)"
+  m run -d --name pol3 busybox sleep 300 >/dev/null
+  run m exec --privileged pol3 true
+  assert_failure
+  assert_output --partial "denied by policy: privileged exec is not allowed (baseline.json: /privileged)"
+  m rm -f pol3 >/dev/null
+  # the refusal is the policy's, before any check of the host's device node
+  run m run --rm --device /dev/moat-no-such-device busybox true
+  assert_output --partial "host device /dev/moat-no-such-device is not allowed (baseline.json: /devices)"
+  run m ps -aq
+  assert_output ''
 }

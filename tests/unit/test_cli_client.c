@@ -260,6 +260,43 @@ static void test_create_body(void)
     json_object_put(b);
     run_opts_free(&o2);
 
+    /* --privileged, --device (docker's forms), --pid/--ipc/--uts/--cgroupns */
+    char *argvd[] = {"run", "--privileged", "--device", "/dev/null", "--device", "/dev/null:/dev/mydev",
+                     "--device", "/dev/zero:r", "--device", "/dev/full:/dev/f:rw", "--pid", "host", "--ipc", "host",
+                     "--uts", "host", "--cgroupns", "private", "busybox", NULL};
+    struct run_opts od = {0};
+    optind = 0;
+    CHECK(run_opts_parse(&od, (int)ARRAY_SIZE(argvd) - 1, argvd, "moat run", &err) == 0);
+    b = NULL;
+    CHECK(run_opts_body(&od, &b, &err) == 0);
+    if (b) {
+        CHECK_STR(jget(b, "HostConfig.Privileged"), "true");
+        CHECK_STR(jget(b, "HostConfig.Devices"),
+                  "[{\"PathOnHost\":\"\\/dev\\/null\",\"PathInContainer\":\"\\/dev\\/null\",\"CgroupPermissions\":\"rwm\"},"
+                  "{\"PathOnHost\":\"\\/dev\\/null\",\"PathInContainer\":\"\\/dev\\/mydev\",\"CgroupPermissions\":\"rwm\"},"
+                  "{\"PathOnHost\":\"\\/dev\\/zero\",\"PathInContainer\":\"\\/dev\\/zero\",\"CgroupPermissions\":\"r\"},"
+                  "{\"PathOnHost\":\"\\/dev\\/full\",\"PathInContainer\":\"\\/dev\\/f\",\"CgroupPermissions\":\"rw\"}]");
+        CHECK_STR(jget(b, "HostConfig.PidMode"), "\"host\"");
+        CHECK_STR(jget(b, "HostConfig.IpcMode"), "\"host\"");
+        CHECK_STR(jget(b, "HostConfig.UTSMode"), "\"host\"");
+        CHECK_STR(jget(b, "HostConfig.CgroupnsMode"), "\"private\"");
+    }
+    json_object_put(b);
+    run_opts_free(&od);
+    static const struct {
+        const char *spec, *msg;
+    } bad_dev[] = {{"/dev/null:/dev/x:rwz", "invalid device mode: rwz"},
+                   {"/dev/null:dev/x", "dev/x is not an absolute path"},
+                   {"/a:/b:rw:x", "invalid device specification: /a:/b:rw:x"},
+                   {":/b", "invalid device specification: :/b"}};
+    for (size_t i = 0; i < ARRAY_SIZE(bad_dev); i++) {
+        struct json_object *d = NULL;
+        CHECK(run_parse_device(bad_dev[i].spec, &d, &err) < 0);
+        CHECK_ERR_HAS(err, bad_dev[i].msg);
+        moat_error_free(err);
+        err = NULL;
+    }
+
     char *argv3[] = {"run", "--rm", "--restart", "always", "busybox", NULL};
     struct run_opts o3 = {0};
     optind = 0;

@@ -254,6 +254,35 @@ static void test_policy_eval_rules(void)
         _cleanup_free_ char *s = eval(b, "\"Privileged\":true,\"CapAdd\":[\"NET_ADMIN\"],\"PidMode\":\"host\"", "");
         CHECK(strstr(s, "privileged") && strstr(s, "NET_ADMIN") && strstr(s, "PidMode"));
     }
+    /* the privileged base allows what moat's privileged needs; a narrower host layer takes it back, per rule */
+    {
+        _cleanup_policy_ struct moat_policy *w = NULL;
+        CHECK(moat_policy_builtin("privileged", &w, &err) == 0);
+        if (w) {
+            ALLOWS(w, "\"Privileged\":true,\"PidMode\":\"host\",\"IpcMode\":\"host\",\"UTSMode\":\"host\","
+                      "\"CgroupnsMode\":\"host\",\"Devices\":[{\"PathOnHost\":\"/dev/null\"}],\"SecurityOpt\":["
+                      "\"seccomp=unconfined\",\"no-new-privileges=false\",\"apparmor=unconfined\",\"label=disable\"]", "");
+            DENIES(w, "\"UsernsMode\":\"host\"", "", "a user namespace is required (privileged.json: /userNamespace/required)");
+            _cleanup_policy_ struct moat_policy *nc = moat_policy_dup(w), *ns = moat_policy_dup(w), *nd = moat_policy_dup(w);
+            _cleanup_policy_ struct moat_policy *l1 = parse("{\"moatPolicy\": 1, \"capabilities\": {\"allowed\": [\"CHOWN\"], "
+                                                           "\"default\": [\"CHOWN\"]}}", &err);
+            _cleanup_policy_ struct moat_policy *l2 = parse("{\"moatPolicy\": 1, \"seccomp\": {\"unconfined\": false}}", &err);
+            _cleanup_policy_ struct moat_policy *l3 = parse("{\"moatPolicy\": 1, \"devices\": [\"/dev/snd/*\"]}", &err);
+            CHECK(l1 && l2 && l3 && moat_policy_merge(nc, l1, &err) == 0 && moat_policy_merge(ns, l2, &err) == 0 &&
+                  moat_policy_merge(nd, l3, &err) == 0);
+            DENIES(nc, "\"Privileged\":true", "", "a privileged container holds every capability, and not all are "
+                                                  "allowed (t.json: /capabilities/allowed)");
+            DENIES(ns, "\"Privileged\":true", "", "a privileged container runs without a seccomp filter, which is not "
+                                                  "allowed (keep one with --security-opt seccomp=default) (t.json: "
+                                                  "/seccomp/unconfined)");
+            ALLOWS(ns, "\"Privileged\":true,\"SecurityOpt\":[\"seccomp=default\"]", "");
+            /* device paths are matched cleaned: ".." can't leave a pattern's directory */
+            ALLOWS(nd, "\"Devices\":[{\"PathOnHost\":\"/dev/snd/timer\"}]", "");
+            DENIES(nd, "\"Devices\":[{\"PathOnHost\":\"/dev/snd/../sda\"}]", "",
+                   "host device /dev/sda is not allowed (t.json: /devices)");
+            DENIES(nd, "\"Devices\":[{\"PathOnHost\":\"/dev/snd//../../etc/shadow\"}]", "", "host device /etc/shadow");
+        }
+    }
     /* restricted: what the issue lists */
     ALLOWS(r, "\"ReadonlyRootfs\":true,\"CapDrop\":[\"ALL\"]", "1000");
     ALLOWS(r, "\"ReadonlyRootfs\":true", "1000:1000");

@@ -5,13 +5,16 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "engine/spec_internal.h"
 #include "moat/image.h"
 #include "moat/json.h"
 #include "moat/oci.h"
+#include "moat/policy.h"
 #include "moat/spec.h"
 #include "moat/util.h"
 #include "unit.h"
@@ -99,6 +102,7 @@ struct build_opts {
     const struct moat_image_config *image;
     const struct moat_spec_mount *mounts;
     size_t n_mounts;
+    const struct moat_policy *policy; /* NULL: baseline */
 };
 
 /* Parse body and build; NULL with *err on failure. */
@@ -111,7 +115,7 @@ static struct json_object *build_with(const char *body, const struct build_opts 
                               .rootfs = o->rootfs, .rootless = o->rootless, .uid_base = UID_BASE,
                               .gid_base = UID_BASE, .id_range = 65536, .mounts = o->mounts, .n_mounts = o->n_mounts,
                               .netns_path = o->netns, .host_network = o->host_network,
-                              .cgroup_parent = o->rootless ? NULL : "/moat"};
+                              .cgroup_parent = o->rootless ? NULL : "/moat", .policy = o->policy};
     struct json_object *c = NULL;
     int rc = moat_spec_build(&in, &c, err);
     moat_create_req_free(r);
@@ -382,12 +386,26 @@ static bool seccomp_allows(struct json_object *c, const char *name)
     return false;
 }
 
+/* The built-in privileged profile: the widest a host may allow. */
+static struct moat_policy *wide_policy(void)
+{
+    struct moat_policy *p = NULL;
+    _cleanup_error_ moat_error *err = NULL;
+    CHECK(moat_policy_builtin("privileged", &p, &err) == 0);
+    return p;
+}
+
 static void test_cap_add_drop(void)
 {
     _cleanup_error_ moat_error *err = NULL;
-    _cleanup_json_ struct json_object *a = build(
-        "{\"Image\":\"x\",\"Cmd\":[\"sh\"],\"HostConfig\":{\"CapDrop\":[\"ALL\"],\"CapAdd\":[\"net_raw\",\"CAP_SYS_CHROOT\"]}}",
-        &err);
+    const char *netraw =
+        "{\"Image\":\"x\",\"Cmd\":[\"sh\"],\"HostConfig\":{\"CapDrop\":[\"ALL\"],\"CapAdd\":[\"net_raw\",\"CAP_SYS_CHROOT\"]}}";
+    /* baseline does not allow NET_RAW: the builder asks the policy, and says why */
+    CHECK(!build(netraw, &err));
+    CHECK_ERR_HAS(err, "denied by policy: capability NET_RAW is not allowed (baseline.json: /capabilities/allowed)");
+    _cleanup_policy_ struct moat_policy *wide = wide_policy();
+    struct build_opts wo = {.policy = wide};
+    _cleanup_json_ struct json_object *a = build_with(netraw, &wo, &err);
     CHECK(a);
     _cleanup_free_ char *ab = a ? jpj(a, "process/capabilities/bounding") : NULL;
     CHECK_STR(ab, "CAP_NET_RAW,CAP_SYS_CHROOT");
@@ -411,11 +429,13 @@ static void test_security_opts(void)
         int errnum;
         const char *msg;
     } refused[] = {
-        {"seccomp=unconfined", EPERM, "seccomp=unconfined is not allowed"},
+        {"seccomp=unconfined", EPERM, "seccomp=unconfined is not allowed: system calls are always filtered "
+                                      "(baseline.json: /seccomp/unconfined)"},
         {"seccomp:unconfined", EPERM, "seccomp=unconfined is not allowed"},
-        {"no-new-privileges:false", EPERM, "no-new-privileges=false is not allowed"},
-        {"label=disable", EPERM, "label=disable is not allowed"},
-        {"apparmor=unconfined", EPERM, "apparmor=unconfined"},
+        {"no-new-privileges:false", EPERM, "no-new-privileges=false is not allowed: no_new_privs is required "
+                                           "(baseline.json: /noNewPrivileges)"},
+        {"label=disable", EPERM, "label=disable is not allowed (baseline.json: /selinux/disable)"},
+        {"apparmor=unconfined", EPERM, "apparmor=unconfined is not allowed (baseline.json: /apparmor/unconfined)"},
         {"seccomp=relative.json", EINVAL, "expected default, restricted"},
         {"seccomp=/nonexistent/profile.json", ENOENT, "/nonexistent/profile.json"},
         {"seccomp={\"defaultAction\":7}", EINVAL, "seccomp"},
@@ -467,14 +487,25 @@ static void test_refusals(void)
         int errnum;
         const char *msg;
     } cases[] = {
-        {"\"Privileged\":true", EPERM, "privileged containers are not allowed"},
-        {"\"PidMode\":\"host\"", EPERM, "PidMode=host is not allowed"},
-        {"\"IpcMode\":\"host\"", EPERM, "IpcMode=host"},
-        {"\"UTSMode\":\"host\"", EPERM, "UTSMode=host"},
-        {"\"UsernsMode\":\"host\"", EPERM, "UsernsMode=host"},
+        /* the policy's refusals (baseline), with their sources */
+        {"\"Privileged\":true", EPERM,
+         "denied by policy: privileged containers are not allowed (baseline.json: /privileged)"},
+        {"\"PidMode\":\"host\"", EPERM, "HostConfig.PidMode=host is not allowed: a container never shares the "
+                                        "host's namespaces (baseline.json: /hostNamespaces)"},
+        {"\"IpcMode\":\"host\"", EPERM, "IpcMode=host is not allowed: a container never shares the host's namespaces "
+                                        "(baseline.json: /hostNamespaces)"},
+        {"\"UTSMode\":\"host\"", EPERM, "UTSMode=host is not allowed: a container never shares the host's namespaces "
+                                        "(baseline.json: /hostNamespaces)"},
+        {"\"CgroupnsMode\":\"host\"", EPERM, "CgroupnsMode=host is not allowed: a container never shares the host's "
+                                             "namespaces (baseline.json: /hostNamespaces)"},
+        {"\"UsernsMode\":\"host\"", EPERM, "UsernsMode=host is not allowed: a user namespace is required "
+                                           "(baseline.json: /userNamespace/required)"},
         {"\"Devices\":[{\"PathOnHost\":\"/dev/kvm\",\"PathInContainer\":\"/dev/kvm\",\"CgroupPermissions\":\"rwm\"}]",
-         EPERM, "/dev/kvm"},
-        {"\"Sysctls\":{\"kernel.panic\":\"1\"}", EPERM, "sysctl 'kernel.panic' is not allowed"},
+         EPERM, "denied by policy: host device /dev/kvm is not allowed (baseline.json: /devices)"},
+        {"\"Sysctls\":{\"kernel.panic\":\"1\"}", EPERM, "sysctl 'kernel.panic' is not allowed (baseline.json: /sysctls)"},
+        /* syntax, whatever the policy */
+        {"\"PidMode\":\"container:abc\"", EINVAL, "HostConfig.PidMode: 'container:abc' is not supported"},
+        {"\"IpcMode\":\"bogus\"", EINVAL, "HostConfig.IpcMode: 'bogus' is not supported"},
         /* found by fuzz_create_req: the runtime refuses such a name, so the builder must too */
         {"\"Sysctls\":{\"net.ipv4.ip_forw^rd\":\"1\"}", EINVAL, "'net.ipv4.ip_forw^rd' is not a sysctl name"},
         {"\"Sysctls\":{\"net.a\":\"1\\n2\"}", EINVAL, "must be a single line"},
@@ -853,15 +884,233 @@ static void test_exec_process(void)
         CHECK(jp(p, "rlimits/0"));
     }
     if (er) {
+        /* admitted by the container's policy (the engine's ctr_admit_op): every capability */
         er->privileged = true;
         json_object_put(p);
         p = NULL;
-        CHECK(moat_spec_exec_process(c, er, &p, &err) < 0);
-        CHECK_ERR_HAS(err, "privileged exec is not allowed");
-        CHECK(err && err->errnum == EPERM);
+        CHECK(moat_spec_exec_process(c, er, &p, &err) == 0);
+        _cleanup_free_ char *eff = p ? jpj(p, "capabilities/effective") : NULL;
+        CHECK(eff && strstr(eff, "CAP_SYS_ADMIN") && strstr(eff, "CAP_NET_ADMIN"));
+        CHECK(p && json_object_get_boolean(jp(p, "noNewPrivileges")));
         moat_exec_req_free(er);
     }
     rm_tree(base);
+}
+
+/* ---- what the policy allows is built -------------------------------------------------- */
+
+static bool has_ns(struct json_object *c, const char *type)
+{
+    struct json_object *nss = jp(c, "linux/namespaces");
+    for (size_t i = 0; nss && i < json_object_array_length(nss); i++)
+        if (!strcmp(jps(json_object_array_get_idx(nss, i), "type"), type))
+            return true;
+    return false;
+}
+
+static bool has_str(struct json_object *arr, const char *s)
+{
+    for (size_t i = 0; arr && i < json_object_array_length(arr); i++)
+        if (!strcmp(json_object_get_string(json_object_array_get_idx(arr, i)), s))
+            return true;
+    return false;
+}
+
+static void test_privileged_allowed(void)
+{
+    _cleanup_policy_ struct moat_policy *wide = wide_policy();
+    struct build_opts wo = {.policy = wide};
+    _cleanup_error_ moat_error *err = NULL;
+    const char *body = "{\"Image\":\"x\",\"Cmd\":[\"sh\"],\"HostConfig\":{\"Privileged\":true,\"CapDrop\":[\"KILL\"]}}";
+    _cleanup_json_ struct json_object *c = build_with(body, &wo, &err);
+    CHECK(c);
+    if (!c) {
+        fprintf(stderr, "    %s\n", err->msg);
+        return;
+    }
+    /* every capability (CapDrop aside, as Docker) in bounding, effective, permitted */
+    int last = oci_cap_last();
+    const char *sets[] = {"bounding", "effective", "permitted"};
+    for (size_t i = 0; i < ARRAY_SIZE(sets); i++) {
+        _cleanup_free_ char *p = xasprintf("process/capabilities/%s", sets[i]);
+        CHECK(json_object_array_length(jp(c, p)) == (size_t)last + 1);
+        CHECK(has_str(jp(c, p), "CAP_SYS_ADMIN") && has_str(jp(c, p), "CAP_KILL"));
+    }
+    CHECK(json_object_array_length(jp(c, "process/capabilities/inheritable")) == 0);
+    CHECK(json_object_array_length(jp(c, "process/capabilities/ambient")) == 0);
+    CHECK(!jp(c, "linux/seccomp"));
+    CHECK(jp(c, "linux/maskedPaths") && json_object_array_length(jp(c, "linux/maskedPaths")) == 0);
+    CHECK(jp(c, "linux/readonlyPaths") && json_object_array_length(jp(c, "linux/readonlyPaths")) == 0);
+    CHECK(!has_str(jp(mount_at(c, "/sys"), "options"), "ro"));
+    CHECK(has_str(jp(mount_at(c, "/sys/fs/cgroup"), "options"), "ro"));
+    /* still a user namespace, still no_new_privs, no host device added */
+    CHECK(has_ns(c, "user") && has_ns(c, "pid") && json_object_get_boolean(jp(c, "process/noNewPrivileges")));
+    CHECK(!jp(c, "linux/devices") && json_object_array_length(jp(c, "mounts")) == 7);
+    CHECK(jpi(c, "linux/uidMappings/0/hostID") == UID_BASE);
+    /* with a profile named, privileged keeps its filter */
+    _cleanup_json_ struct json_object *f = build_with(
+        "{\"Image\":\"x\",\"Cmd\":[\"sh\"],\"HostConfig\":{\"Privileged\":true,\"SecurityOpt\":[\"seccomp=default\"]}}",
+        &wo, &err);
+    CHECK(f && jp(f, "linux/seccomp/syscalls"));
+    /* the host allows privileged but not unconfined seccomp: refused, with both the reason and the source */
+    _cleanup_policy_ struct moat_policy *tight = moat_policy_dup(wide);
+    const char *doc = "{\"moatPolicy\": 1, \"seccomp\": {\"unconfined\": false}}";
+    _cleanup_policy_ struct moat_policy *layer = NULL;
+    CHECK(moat_policy_parse(doc, strlen(doc), "20-filter.json", &layer, &err) == 0);
+    CHECK(layer && moat_policy_merge(tight, layer, &err) == 0);
+    struct build_opts to = {.policy = tight};
+    CHECK(!build_with(body, &to, &err));
+    CHECK_ERR_HAS(err, "a privileged container runs without a seccomp filter, which is not allowed (keep one with "
+                       "--security-opt seccomp=default) (20-filter.json: /seccomp/unconfined)");
+    /* the create check is syntax only: privileged and host modes are the policy's */
+    struct moat_create_req *r = NULL;
+    const char *hb = "{\"Image\":\"x\",\"HostConfig\":{\"Privileged\":true,\"PidMode\":\"host\",\"IpcMode\":\"host\"}}";
+    CHECK(moat_create_req_parse(hb, strlen(hb), &r, &err) == 0);
+    CHECK(r && moat_spec_check(r, &err) == 0);
+    moat_create_req_free(r);
+}
+
+static void test_secopts_allowed(void)
+{
+    _cleanup_policy_ struct moat_policy *wide = wide_policy();
+    struct build_opts wo = {.policy = wide};
+    _cleanup_error_ moat_error *err = NULL;
+    _cleanup_json_ struct json_object *c = build_with(
+        "{\"Image\":\"x\",\"Cmd\":[\"sh\"],\"HostConfig\":{\"SecurityOpt\":[\"seccomp=unconfined\","
+        "\"no-new-privileges=false\",\"apparmor=unconfined\",\"label=type:svirt_t\",\"label=disable\"]}}",
+        &wo, &err);
+    CHECK(c);
+    if (!c) {
+        fprintf(stderr, "    %s\n", err->msg);
+        return;
+    }
+    CHECK(!jp(c, "linux/seccomp"));
+    CHECK(jp(c, "process/noNewPrivileges") && !json_object_get_boolean(jp(c, "process/noNewPrivileges")));
+    CHECK_STR(jps(c, "process/apparmorProfile"), "unconfined");
+    CHECK(!jp(c, "process/selinuxLabel"));
+    /* the default capabilities and paths stay: only what was asked changes */
+    CHECK(json_object_array_length(jp(c, "process/capabilities/bounding")) == 8);
+    CHECK(json_object_array_length(jp(c, "linux/maskedPaths")) > 0);
+}
+
+static void test_devices_allowed(void)
+{
+    _cleanup_policy_ struct moat_policy *wide = wide_policy();
+    struct build_opts wo = {.policy = wide};
+    _cleanup_error_ moat_error *err = NULL;
+    const char *body = "{\"Image\":\"x\",\"Cmd\":[\"sh\"],\"HostConfig\":{\"Devices\":[{\"PathOnHost\":\"/dev/null\","
+                       "\"PathInContainer\":\"/dev/mydev\",\"CgroupPermissions\":\"rw\"},{\"PathOnHost\":\"/dev/zero\"}]}}";
+    _cleanup_json_ struct json_object *c = build_with(body, &wo, &err);
+    CHECK(c);
+    if (!c) {
+        fprintf(stderr, "    %s\n", err->msg);
+        return;
+    }
+    struct json_object *m = mount_at(c, "/dev/mydev");
+    CHECK_STR(m ? jps(m, "type") : NULL, "bind");
+    CHECK_STR(m ? jps(m, "source") : NULL, "/dev/null");
+    _cleanup_free_ char *o = m ? jpj(m, "options") : NULL;
+    CHECK_STR(o, "bind,nosuid,rw");
+    CHECK(mount_at(c, "/dev/zero")); /* PathInContainer defaults to PathOnHost */
+    /* after the template's /dev tmpfs */
+    struct json_object *all = jp(c, "mounts");
+    CHECK_STR(jps(all, "1/destination"), "/dev");
+    CHECK_STR(jps(all, "7/destination"), "/dev/mydev");
+    /* the device cgroup: the template's deny-all, then an allow for each */
+    CHECK(!json_object_get_boolean(jp(c, "linux/resources/devices/0/allow")));
+    CHECK(json_object_get_boolean(jp(c, "linux/resources/devices/1/allow")));
+    CHECK_STR(jps(c, "linux/resources/devices/1/type"), "c");
+    CHECK(jpi(c, "linux/resources/devices/1/major") == 1 && jpi(c, "linux/resources/devices/1/minor") == 3);
+    CHECK_STR(jps(c, "linux/resources/devices/1/access"), "rw");
+    CHECK(jpi(c, "linux/resources/devices/2/minor") == 5);
+    CHECK_STR(jps(c, "linux/resources/devices/2/access"), "rwm");
+    /* rootless: the bind only (no device cgroup), and permissions it could not enforce are refused */
+    struct build_opts rl = {.policy = wide, .rootless = true};
+    _cleanup_json_ struct json_object *r = build_with(body, &rl, &err);
+    CHECK(r && mount_at(r, "/dev/mydev") && !jp(r, "linux/resources"));
+    CHECK(!build_with("{\"Image\":\"x\",\"Cmd\":[\"sh\"],\"HostConfig\":{\"Devices\":[{\"PathOnHost\":\"/dev/null\","
+                      "\"CgroupPermissions\":\"r\"}]}}", &rl, &err));
+    CHECK_ERR_HAS(err, "--device /dev/null: permissions 'r' are not supported in rootless mode because a rootless "
+                       "container has no device cgroup");
+    /* what is wrong with the host's node is said, at create already (moat_spec_check) */
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    _cleanup_free_ char *via_fd = xasprintf("/dev/fd/%d", fd);
+    static const struct {
+        const char *host, *perms, *msg;
+        int errnum;
+    } bad[] = {
+        {"/dev/moat-no-such-device", "rwm", "--device /dev/moat-no-such-device: the host has no device node at "
+                                            "'/dev/moat-no-such-device'", ENOENT},
+        {"/dev/shm", "rwm", "--device /dev/shm: '/dev/shm' is not a character or block device", EINVAL},
+        {NULL, "rwm", "the path goes through a symbolic link (to '/dev/null'): give the device's own path", EINVAL},
+        {"/dev/null", "rwx", "invalid permissions 'rwx'", EINVAL},
+        {"dev/null", "rwm", "PathOnHost must be an absolute path", EINVAL},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        _cleanup_free_ char *b = xasprintf("{\"Image\":\"x\",\"Cmd\":[\"sh\"],\"HostConfig\":{\"Devices\":[{\"PathOnHost\":"
+                                           "\"%s\",\"CgroupPermissions\":\"%s\"}]}}",
+                                           bad[i].host ? bad[i].host : via_fd, bad[i].perms);
+        struct moat_create_req *req = NULL;
+        CHECK(moat_create_req_parse(b, strlen(b), &req, &err) == 0);
+        CHECK(req && moat_spec_check(req, &err) < 0);
+        CHECK_ERR_HAS(err, bad[i].msg);
+        CHECK(err && err->errnum == bad[i].errnum);
+        moat_error_free(err);
+        err = NULL;
+        moat_create_req_free(req);
+        if (bad[i].host && bad[i].host[0] == '/') {
+            CHECK(!build_with(b, &wo, &err));
+            CHECK_ERR_HAS(err, bad[i].msg);
+        }
+    }
+    close(fd);
+}
+
+static void test_host_namespaces_allowed(void)
+{
+    _cleanup_policy_ struct moat_policy *wide = wide_policy();
+    struct build_opts wo = {.policy = wide};
+    _cleanup_error_ moat_error *err = NULL;
+    _cleanup_json_ struct json_object *c = build_with(
+        "{\"Image\":\"x\",\"Cmd\":[\"sh\"],\"HostConfig\":{\"PidMode\":\"host\",\"IpcMode\":\"host\",\"UTSMode\":\"host\","
+        "\"CgroupnsMode\":\"host\"}}",
+        &wo, &err);
+    CHECK(c);
+    if (!c) {
+        fprintf(stderr, "    %s\n", err->msg);
+        return;
+    }
+    CHECK(!has_ns(c, "pid") && !has_ns(c, "ipc") && !has_ns(c, "uts") && !has_ns(c, "cgroup"));
+    CHECK(has_ns(c, "user") && has_ns(c, "mount") && has_ns(c, "network"));
+    CHECK(!jp(c, "hostname"));
+    char hn[256] = "";
+    gethostname(hn, sizeof hn - 1);
+    _cleanup_free_ char *want = xasprintf("HOSTNAME=%s", hn);
+    CHECK(has_str(jp(c, "process/env"), want));
+    /* /proc stays a proc mount: moat-runtime binds the host's when a fresh one is refused */
+    CHECK_STR(jps(mount_at(c, "/proc"), "type"), "proc");
+    struct statfs sfs;
+    if (statfs("/dev/shm", &sfs) == 0 && sfs.f_type == TMPFS_MAGIC) {
+        CHECK_STR(jps(mount_at(c, "/dev/shm"), "type"), "bind");
+        CHECK_STR(jps(mount_at(c, "/dev/shm"), "source"), "/dev/shm");
+    }
+    if (statfs("/dev/mqueue", &sfs) == 0 && sfs.f_type == 0x19800202)
+        CHECK_STR(jps(mount_at(c, "/dev/mqueue"), "type"), "bind");
+    else
+        CHECK(!mount_at(c, "/dev/mqueue"));
+    /* kernel rules and syntax stay, whatever the policy */
+    CHECK(!build_with("{\"Image\":\"x\",\"Cmd\":[\"sh\"],\"Hostname\":\"box\",\"HostConfig\":{\"UTSMode\":\"host\"}}",
+                      &wo, &err));
+    CHECK_ERR_HAS(err, "Conflicting options: hostname and the UTS mode");
+    CHECK(!build_with("{\"Image\":\"x\",\"Cmd\":[\"sh\"],\"HostConfig\":{\"IpcMode\":\"host\",\"Sysctls\":"
+                      "{\"kernel.shmmax\":\"1\"}}}", &wo, &err));
+    CHECK_ERR_HAS(err, "sysctl 'kernel.shmmax' is not allowed with the host's ipc namespace");
+    CHECK(!build_with("{\"Image\":\"x\",\"Cmd\":[\"sh\"],\"HostConfig\":{\"PidMode\":\"container:abc\"}}", &wo, &err));
+    CHECK_ERR_HAS(err, "HostConfig.PidMode: 'container:abc' is not supported");
+    CHECK(err && err->errnum == EINVAL);
+    /* the user namespace is never optional */
+    CHECK(!build_with("{\"Image\":\"x\",\"Cmd\":[\"sh\"],\"HostConfig\":{\"UsernsMode\":\"host\"}}", &wo, &err));
+    CHECK_ERR_HAS(err, "a user namespace is required (privileged.json: /userNamespace/required)");
 }
 
 static const struct unit_test spec_tests[] = {
@@ -870,6 +1119,8 @@ static const struct unit_test spec_tests[] = {
     UNIT_TEST(test_security_opts),       UNIT_TEST(test_refusals),           UNIT_TEST(test_args_rules),
     UNIT_TEST(test_env_cwd_hostname),    UNIT_TEST(test_user_resolution),    UNIT_TEST(test_mounts_tmpfs_readonly),
     UNIT_TEST(test_resources),           UNIT_TEST(test_id_maps_and_netns),  UNIT_TEST(test_exec_process),
+    UNIT_TEST(test_privileged_allowed),  UNIT_TEST(test_secopts_allowed),    UNIT_TEST(test_devices_allowed),
+    UNIT_TEST(test_host_namespaces_allowed),
     UNIT_END,
 };
 UNIT_SUITE(spec, spec_tests);
