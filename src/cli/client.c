@@ -1,6 +1,7 @@
 /* The CLI's side of the Docker API (see client.h): requests are written
  * here, responses parsed by http-parser (which also de-chunks bodies).  One
  * connection per request; the only timeout is on connect. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <http_parser.h>
@@ -315,6 +316,28 @@ static int autostart(struct moat_client *c, const char *run, bool per_root, cons
     }
 }
 
+/* The runtime's seccomp cache (<run>/runtime/.seccomp-cache/<hash>.bpf):
+ * regular files only, nothing a container needs. */
+static void remove_seccomp_cache(int dfd)
+{
+    _cleanup_close_ int cfd = openat(dfd, "runtime/.seccomp-cache", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (cfd < 0)
+        return;
+    int dup_fd = dup(cfd);
+    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+    if (!d) {
+        if (dup_fd >= 0)
+            close(dup_fd);
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (de->d_type == DT_REG)
+            unlinkat(cfd, de->d_name, 0);
+    closedir(d);
+    unlinkat(dfd, "runtime/.seccomp-cache", AT_REMOVEDIR);
+}
+
 /* The run directory of a stopped per-store engine, when nothing of a
  * container is left in it (rmdir fails on what is not empty). */
 static void remove_idle_run_dir(const char *run)
@@ -324,6 +347,7 @@ static void remove_idle_run_dir(const char *run)
     _cleanup_close_ int dfd = open(run, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     if (dfd < 0)
         return;
+    remove_seccomp_cache(dfd);
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
         if (unlinkat(dfd, dirs[i], AT_REMOVEDIR) < 0 && errno != ENOENT)
             return; /* container state: keep all of it */

@@ -391,8 +391,9 @@ EOF
   # the store's reset stops its engine and removes the engine's run dir
   MOAT_ROOT=$AUTOSTORE "$MOAT_BIN" system reset -f >/dev/null 2>&1 || true
   local stopped=1
-  if [ -n "$apid" ] && kill -0 $apid 2>/dev/null; then stopped=0; kill $apid; fi
-  for _ in $(seq 50); do [ -z "$apid" ] || ! kill -0 $apid 2>/dev/null && break; sleep 0.1; done
+  # (gone: absent, or a zombie that this machine's init has not reaped yet)
+  if [ -n "$apid" ] && ! gone "$apid"; then stopped=0; kill $apid; fi
+  for _ in $(seq 50); do [ -z "$apid" ] || gone "$apid" && break; sleep 0.1; done
   local run_left=0; [ -e "$run" ] && run_left=1
   [ -n "$had_run" ] || rm -rf "/tmp/moat-$uid"
   [ -n "$apid" ]

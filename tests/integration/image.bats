@@ -236,6 +236,29 @@ teardown() { reset_store; }
   assert_success
 }
 
+@test "image commands are requests to the store's engine: on its audit log" {
+  mkimage_tar "$BATS_TEST_TMPDIR/r.tar"
+  moat import "$BATS_TEST_TMPDIR/r.tar" audited:1 >/dev/null
+  moat tag audited:1 audited:2
+  moat save -o "$BATS_TEST_TMPDIR/a.tar" audited:2
+  moat rmi audited:2 >/dev/null
+  moat load -q -i "$BATS_TEST_TMPDIR/a.tar"
+  moat image prune -f >/dev/null
+  run "$MOAT_BIN" audit ls --dir "$MOAT_ROOT/audit" --action 'image.*'
+  assert_success
+  assert_line --regexp '^[0-9TZ:-]+ +uid:'"$(id -u)"' +image\.create +.* +allow$'
+  assert_line --regexp ' image\.tag +audited:1 +allow$'
+  assert_line --regexp ' image\.delete +audited:2 +allow$'
+  assert_line --regexp ' image\.load +.* +allow$'
+  assert_line --regexp ' image\.prune +- +allow$'
+  run "$MOAT_BIN" audit verify --dir "$MOAT_ROOT/audit"
+  assert_success
+  # the engine serves this store (its socket is the store's own), and only it
+  run pgrep -f -- "moatd .*--data-root $MOAT_ROOT\$"
+  assert_success
+  [ "${#lines[@]}" -eq 1 ]
+}
+
 @test "CLI: errors are one line 'moat: ...' with a non-zero status" {
   run moat nosuchcommand
   assert_failure
