@@ -89,6 +89,12 @@ int api_audit(struct api_call *c, const char *object, const char *decision, char
  * message follows, so the log does not read as if it had happened.  Best effort. */
 void api_audit_failure(struct api_call *c, const moat_error *e);
 
+/* At shutdown (moatd's loop has ended): end the image jobs still running
+ * (save, load, import, pull children: SIGKILL, which they are built to
+ * survive, like a crash) and reap them, so that nothing writes to the store
+ * once the engine is gone (a `moat system reset` waits for that). */
+void api_images_shutdown(struct moat_engine *e);
+
 /* Answer with the error's message and the status its errno maps to. */
 void api_error_reply(struct moat_http_req *r, const moat_error *e);
 int api_errno_status(int errnum);

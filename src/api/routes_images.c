@@ -688,6 +688,7 @@ typedef void (*job_done_fn)(struct img_job *j, int status, char **lines);
 
 struct img_job {
     struct moat_engine *e;
+    struct img_job *next; /* e->img_jobs */
     pid_t pid;
     struct event *ev;
     int side_fd;
@@ -696,6 +697,11 @@ struct img_job {
 
 static void job_free(struct img_job *j)
 {
+    for (struct img_job **p = &j->e->img_jobs; *p; p = &(*p)->next)
+        if (*p == j) {
+            *p = j->next;
+            break;
+        }
     if (j->ev)
         event_free(j->ev);
     if (j->side_fd >= 0)
@@ -845,6 +851,8 @@ static int job_spawn(struct moat_engine *e, job_work_fn work, const struct job_a
     if (pid == 0)
         job_child(e->store_root, work, a, in_fd, p[1], j->side_fd);
     j->pid = pid;
+    j->next = e->img_jobs;
+    e->img_jobs = j;
     close(p[1]);
     *ret_out = p[0];
     return 0;
@@ -853,6 +861,18 @@ fail:
     close(p[1]);
     job_free(j);
     return -1;
+}
+
+void api_images_shutdown(struct moat_engine *e)
+{
+    while (e->img_jobs) {
+        struct img_job *j = e->img_jobs;
+        kill(j->pid, SIGKILL);
+        int st;
+        while (waitpid(j->pid, &st, 0) < 0 && errno == EINTR)
+            ;
+        job_free(j);
+    }
 }
 
 static void spawn_reply(struct api_call *c, job_work_fn work, const struct job_args *a, int in_fd, bool side,

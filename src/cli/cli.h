@@ -1,6 +1,8 @@
 /* The moat CLI: a thin main (main.c) with a table of commands, one file per
- * command, each a layer of argument parsing and formatting over the image
- * store library.  (The engine issue switches commands to the API.) */
+ * command, each a layer of argument parsing and formatting over the engine's
+ * Docker API (client.h; the image commands' helpers in img_api.h).  Only
+ * moat's own store maintenance works on the store library directly:
+ * system check, system reset, image build-busybox, and info. */
 #ifndef MOAT_CLI_H
 #define MOAT_CLI_H
 
@@ -25,7 +27,7 @@ struct cli {
 /* A command returns its exit status (>= 0) or -1 with *err set. */
 typedef int (*cli_cmd_fn)(struct cli *c, int argc, char **argv, moat_error **err);
 
-/* The store, opened on first use. */
+/* The store, opened on first use (the local maintenance commands only). */
 int cli_store(struct cli *c, struct moat_store **ret, moat_error **err);
 /* The API client (src/cli/client.h), opened once on first use (starting the
  * user's moatd when needed); closed by main. */

@@ -1,6 +1,7 @@
 /* The CLI's side of the Docker API (see client.h): requests are written
  * here, responses parsed by http-parser (which also de-chunks bodies).  One
  * connection per request; the only timeout is on connect. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <http_parser.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -22,7 +24,9 @@
 
 #include "cli/client.h"
 #include "moat/cleanup.h"
+#include "moat/digest.h"
 #include "moat/json.h"
+#include "moat/store.h"
 #include "moat/util.h"
 #include "moat/version.h"
 
@@ -172,24 +176,18 @@ static char *find_moatd(void)
 }
 
 /* Start moatd detached: a new session, stdin /dev/null, output to <run>/moatd.log. */
-static int spawn_moatd(const char *sock, const char *data_root, char **ret_log, moat_error **err)
+static int spawn_moatd(const char *run, const char *sock, const char *data_root, char **ret_log, moat_error **err)
 {
     _cleanup_free_ char *moatd = find_moatd();
     if (!moatd)
         return moat_err(err, ENOENT, "moatd not found next to moat or in PATH");
-    _cleanup_free_ char *run = xstrdup(sock);
-    char *slash = strrchr(run, '/');
-    if (slash && slash != run)
-        *slash = 0;
-    if (mkdir(run, 0700) < 0 && errno != EEXIST)
-        return moat_err_sys(err, "create '%s'", run);
     char *log = xasprintf("%s/moatd.log", run);
     *ret_log = log;
     _cleanup_close_ int logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
     _cleanup_close_ int nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (nullfd < 0)
         return moat_err_sys(err, "open /dev/null");
-    const char *argv[] = {moatd, "--socket", sock, data_root ? "--data-root" : NULL, data_root, NULL};
+    const char *argv[] = {moatd, "--socket", sock, "--run-dir", run, data_root ? "--data-root" : NULL, data_root, NULL};
     pid_t pid = fork();
     if (pid < 0)
         return moat_err_sys(err, "fork");
@@ -215,6 +213,201 @@ static int spawn_moatd(const char *sock, const char *data_root, char **ret_log, 
     return 0;
 }
 
+/* A private directory of ours (0700), as moatd's private_dir() wants it. */
+static int own_dir(const char *path, moat_error **err)
+{
+    if (mkdir(path, 0700) < 0 && errno != EEXIST)
+        return moat_err_sys(err, "create '%s'", path);
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return moat_err_sys(err, "stat '%s'", path);
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+        return moat_err(err, EPERM, "'%s' is not a directory owned by uid %u: refusing to use it", path,
+                        (unsigned)geteuid());
+    return 0;
+}
+
+char *moat_client_root_run_dir(const char *data_root)
+{
+    if (!data_root || !*data_root)
+        return NULL;
+    _cleanup_free_ char *abs = NULL;
+    if (data_root[0] == '/') {
+        abs = xstrdup(data_root);
+    } else {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof cwd))
+            return NULL;
+        abs = xasprintf("%s/%s", cwd, data_root);
+    }
+    /* The same store by any spelling: the real path (of its parent, before it exists). */
+    char real[PATH_MAX];
+    if (realpath(abs, real)) {
+        free(abs);
+        abs = xstrdup(real);
+    } else {
+        char *slash = strrchr(abs, '/');
+        if (slash && slash != abs && slash[1]) {
+            *slash = 0;
+            if (realpath(abs, real)) {
+                char *t = xasprintf("%s/%s", strcmp(real, "/") ? real : "", slash + 1);
+                free(abs);
+                abs = t;
+            } else {
+                *slash = '/';
+            }
+        }
+    }
+    _cleanup_free_ char *def = moat_store_default_root();
+    if (realpath(def, real)) {
+        free(def);
+        def = xstrdup(real);
+    }
+    if (!strcmp(abs, def))
+        return NULL; /* the default store is the default engine's */
+    char dig[MOAT_DIGEST_SIZE];
+    moat_sha256_buf(abs, strlen(abs), dig);
+    _cleanup_free_ char *run = moat_client_default_run_dir();
+    return xasprintf("%s/root-%.16s", run, dig + 7);
+}
+
+/* Nothing answers on c->sock: start moatd (one starter at a time, under
+ * <run>/autostart.lock, so concurrent commands share one engine) and wait
+ * for its socket. */
+static int autostart(struct moat_client *c, const char *run, bool per_root, const char *root, moat_error **err)
+{
+    if (per_root) { /* <default run dir>/root-<hash>: the default run dir first */
+        _cleanup_free_ char *parent = moat_client_default_run_dir();
+        if (own_dir(parent, err) < 0)
+            return moat_err_wrap(err, "start moatd");
+    }
+    if (own_dir(run, err) < 0)
+        return moat_err_wrap(err, "start moatd");
+    _cleanup_free_ char *lockpath = xasprintf("%s/autostart.lock", run);
+    _cleanup_close_ int lock = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (lock < 0)
+        return moat_err_sys(err, "start moatd: open '%s'", lockpath);
+    while (flock(lock, LOCK_EX) < 0)
+        if (errno != EINTR)
+            return moat_err_sys(err, "start moatd: lock '%s'", lockpath);
+    int fd = -1;
+    moat_error *e = NULL;
+    if (connect_once(c->sock, &fd, &e) == 0) { /* another command started it meanwhile */
+        close(fd);
+        return 0;
+    }
+    moat_error_free(e);
+    e = NULL;
+    _cleanup_free_ char *log = NULL;
+    if (spawn_moatd(run, c->sock, root, &log, err) < 0)
+        return moat_err_wrap(err, "start moatd");
+    uint64_t deadline = moat_now_ns() + (uint64_t)START_TIMEOUT_MS * 1000000u;
+    for (;;) {
+        if (connect_once(c->sock, &fd, &e) == 0) {
+            close(fd);
+            return 0;
+        }
+        moat_error_free(e);
+        e = NULL;
+        if (moat_now_ns() > deadline)
+            return moat_err(err, ETIMEDOUT, "moatd did not answer on '%s' within 10 s (see %s)", c->sock, log);
+        struct timespec ts = {0, 20 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* The runtime's seccomp cache (<run>/runtime/.seccomp-cache/<hash>.bpf):
+ * regular files only, nothing a container needs. */
+static void remove_seccomp_cache(int dfd)
+{
+    _cleanup_close_ int cfd = openat(dfd, "runtime/.seccomp-cache", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (cfd < 0)
+        return;
+    int dup_fd = dup(cfd);
+    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+    if (!d) {
+        if (dup_fd >= 0)
+            close(dup_fd);
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (de->d_type == DT_REG)
+            unlinkat(cfd, de->d_name, 0);
+    closedir(d);
+    unlinkat(dfd, "runtime/.seccomp-cache", AT_REMOVEDIR);
+}
+
+/* The run directory of a stopped per-store engine, when nothing of a
+ * container is left in it (rmdir fails on what is not empty). */
+static void remove_idle_run_dir(const char *run)
+{
+    static const char *const files[] = {"moatd.log", "moatd.lock", "autostart.lock"};
+    static const char *const dirs[] = {"c", "runtime"};
+    _cleanup_close_ int dfd = open(run, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (dfd < 0)
+        return;
+    remove_seccomp_cache(dfd);
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
+        if (unlinkat(dfd, dirs[i], AT_REMOVEDIR) < 0 && errno != ENOENT)
+            return; /* container state: keep all of it */
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        unlinkat(dfd, files[i], 0);
+    rmdir(run);
+}
+
+int moat_client_stop_root_engine(const char *data_root, bool *ret_stopped, moat_error **err)
+{
+    *ret_stopped = false;
+    _cleanup_free_ char *run = moat_client_root_run_dir(data_root);
+    if (!run)
+        return 0;
+    _cleanup_free_ char *sock = xasprintf("%s/moat.sock", run);
+    int fd = -1;
+    moat_error *e = NULL;
+    if (connect_once(sock, &fd, &e) < 0) { /* nobody serves it */
+        moat_error_free(e);
+        remove_idle_run_dir(run);
+        return 0;
+    }
+    /* The listener's credentials: the moatd that bound the socket. */
+    struct ucred cr;
+    socklen_t len = sizeof cr;
+    int r = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len);
+    close(fd);
+    if (r < 0)
+        return moat_err_sys(err, "the engine on '%s': SO_PEERCRED", sock);
+    char exe[PATH_MAX];
+    _cleanup_free_ char *link = xasprintf("/proc/%d/exe", (int)cr.pid);
+    ssize_t n = readlink(link, exe, sizeof exe - 1);
+    if (n > 0)
+        exe[n] = 0;
+    const char *base = n > 0 ? strrchr(exe, '/') : NULL;
+    if (cr.uid != geteuid() || !base || strcmp(base + 1, "moatd") != 0)
+        return moat_err(err, EPERM, "'%s' is served by pid %d (uid %u), not by a moatd of ours: not stopping it", sock,
+                        (int)cr.pid, (unsigned)cr.uid);
+    if (kill(cr.pid, SIGTERM) < 0)
+        return errno == ESRCH ? 0 : moat_err_sys(err, "stop the engine (pid %d)", (int)cr.pid);
+    /* It unlinks its socket as it exits; then the process is gone (or a zombie of its reaper). */
+    uint64_t deadline = moat_now_ns() + (uint64_t)START_TIMEOUT_MS * 1000000u;
+    _cleanup_free_ char *statf = xasprintf("/proc/%d/stat", (int)cr.pid);
+    for (;;) {
+        char buf[512] = "";
+        _cleanup_close_ int sfd = open(statf, O_RDONLY | O_CLOEXEC);
+        ssize_t k = sfd >= 0 ? read(sfd, buf, sizeof buf - 1) : -1;
+        const char *paren = k > 0 ? strrchr(buf, ')') : NULL;
+        if (k <= 0 || (paren && paren[1] == ' ' && paren[2] == 'Z'))
+            break;
+        if (moat_now_ns() > deadline)
+            return moat_err(err, ETIMEDOUT, "the engine (pid %d) did not stop within 10 s", (int)cr.pid);
+        struct timespec ts = {0, 20 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    *ret_stopped = true;
+    remove_idle_run_dir(run);
+    return 0;
+}
+
 int moat_client_open_opts(const struct moat_client_opts *o, struct moat_client **ret, moat_error **err)
 {
     const char *host = o->host;
@@ -223,9 +416,17 @@ int moat_client_open_opts(const struct moat_client_opts *o, struct moat_client *
     if (!host || !*host)
         host = getenv("DOCKER_HOST");
     bool is_default = !host || !*host;
-    _cleanup_free_ char *sock = NULL;
+    const char *root = o->data_root && *o->data_root ? o->data_root : getenv("MOAT_ROOT");
+    if (root && !*root)
+        root = NULL;
+    _cleanup_free_ char *sock = NULL, *run = NULL;
+    bool per_root = false;
     if (is_default) {
-        _cleanup_free_ char *run = moat_client_default_run_dir();
+        /* A store of its own (--data-root, $MOAT_ROOT) has an engine of its own. */
+        run = moat_client_root_run_dir(root);
+        per_root = run != NULL;
+        if (!run)
+            run = moat_client_default_run_dir();
         sock = xasprintf("%s/moat.sock", run);
     } else if (moat_client_parse_host(host, &sock, err) < 0) {
         return -1;
@@ -240,29 +441,9 @@ int moat_client_open_opts(const struct moat_client_opts *o, struct moat_client *
             close(fd);
         } else if (e->errnum == ENOENT || e->errnum == ECONNREFUSED) {
             moat_error_free(e);
-            e = NULL;
-            const char *root = o->data_root ? o->data_root : getenv("MOAT_ROOT");
-            _cleanup_free_ char *log = NULL;
-            if (spawn_moatd(c->sock, root && *root ? root : NULL, &log, err) < 0) {
+            if (autostart(c, run, per_root, root, err) < 0) {
                 moat_client_close(c);
-                return moat_err_wrap(err, "start moatd");
-            }
-            uint64_t deadline = moat_now_ns() + (uint64_t)START_TIMEOUT_MS * 1000000u;
-            for (;;) {
-                if (connect_once(c->sock, &fd, &e) == 0) {
-                    close(fd);
-                    break;
-                }
-                moat_error_free(e);
-                e = NULL;
-                if (moat_now_ns() > deadline) {
-                    moat_err(err, ETIMEDOUT, "moatd did not answer on '%s' within 10 s (see %s)", c->sock,
-                             log ? log : "its log");
-                    moat_client_close(c);
-                    return -1;
-                }
-                struct timespec ts = {0, 50 * 1000000};
-                nanosleep(&ts, NULL);
+                return -1;
             }
         } else {
             moat_error_free(e);

@@ -5,8 +5,11 @@
  * Endpoint: -H/--host, else $MOAT_HOST, else $DOCKER_HOST (unix:// only for
  * now), else the default socket (/run/moat/moat.sock as root,
  * $XDG_RUNTIME_DIR/moat/moat.sock or /tmp/moat-<uid>/moat.sock otherwise).
- * When nothing answers on the *default* socket, the client starts the user's
- * moatd (the moatd next to the moat binary, else in PATH), waits for its
+ * With no host given but a data root (--data-root DIR, $MOAT_ROOT) other than
+ * the default one, the socket is that store's own engine's (see
+ * moat_client_root_run_dir).  When nothing answers on such a default or
+ * per-store socket, the client starts the user's moatd for it (the moatd next
+ * to the moat binary, else in PATH; one starter at a time), waits for its
  * socket (up to 10 s), and goes on.  Every request carries the /v1.41 prefix. */
 #ifndef MOAT_CLI_CLIENT_H
 #define MOAT_CLI_CLIENT_H
@@ -86,6 +89,16 @@ int moat_client_resp_error(const struct moat_client_resp *r, moat_error **err);
 int moat_client_read_response(int fd, const char *method, struct moat_client_resp *ret, moat_error **err);
 /* The engine's run directory (/run/moat, $XDG_RUNTIME_DIR/moat, /tmp/moat-<uid>). */
 char *moat_client_default_run_dir(void);
+/* The run directory of the engine the CLI starts for a store of its own
+ * (--data-root DIR, $MOAT_ROOT): <default run dir>/root-<16 hex of the
+ * sha256 of its real path>, its socket <that>/moat.sock.  NULL for no data
+ * root, or the default one (the default engine's, on the default socket). */
+char *moat_client_root_run_dir(const char *data_root);
+/* Stop the engine the CLI started for that data root (moatd on the socket of
+ * moat_client_root_run_dir, checked by SO_PEERCRED to be a moatd of ours):
+ * SIGTERM, then wait (up to 10 s) until it is gone.  Nothing to do (no such
+ * engine, or the default data root) is success with *ret_stopped false. */
+int moat_client_stop_root_engine(const char *data_root, bool *ret_stopped, moat_error **err);
 /* "unix:///path" (or "/path") to the socket path. */
 int moat_client_parse_host(const char *host, char **ret_sock, moat_error **err);
 /* The request line and headers; kind 0 Content-Length, 1 chunked, 2 upgrade. */

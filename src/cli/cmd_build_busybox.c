@@ -1,6 +1,9 @@
 /* moat image build-busybox [--busybox PATH]: (re)build the built-in image
  * busybox:latest from Debian's busybox-static.  Commands that need it build
- * it on first use anyway. */
+ * it on first use anyway (through the engine: a pull of busybox:latest).
+ * Local, on the store: moat's own store maintenance with no Docker API
+ * counterpart (--busybox takes a binary of the caller's), and the suites run
+ * it in setup_file before any engine exists. */
 #include <getopt.h>
 #include <stdio.h>
 

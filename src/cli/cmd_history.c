@@ -1,10 +1,50 @@
-/* moat history / moat image history [OPTIONS] IMAGE */
+/* moat history / moat image history [OPTIONS] IMAGE: GET /images/{name}/history. */
+#include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#include "cli/cli.h"
+#include <json-c/json.h>
+
+#include "cli/img_api.h"
+#include "moat/json.h"
 #include "moat/util.h"
+
+static const char *str_of(struct json_object *o, const char *key)
+{
+    struct json_object *v = NULL;
+    return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
+               ? json_object_get_string(v)
+               : "";
+}
+
+static int64_t int_of(struct json_object *o, const char *key)
+{
+    struct json_object *v = NULL;
+    return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
+}
+
+/* Go's time.Unix(t, 0).Format(time.RFC3339), in local time. */
+static void rfc3339(int64_t t, char *buf, size_t len)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (!localtime_r(&tt, &tm)) {
+        snprintf(buf, len, "%" PRId64, t);
+        return;
+    }
+    char base[40];
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    long off = tm.tm_gmtoff;
+    if (off == 0)
+        snprintf(buf, len, "%sZ", base);
+    else
+        snprintf(buf, len, "%s%c%02ld:%02ld", base, off < 0 ? '-' : '+', (off < 0 ? -off : off) / 3600,
+                 ((off < 0 ? -off : off) % 3600) / 60);
+}
 
 int cmd_history(struct cli *c, int argc, char **argv, moat_error **err)
 {
@@ -30,46 +70,50 @@ int cmd_history(struct cli *c, int argc, char **argv, moat_error **err)
     }
     if (argc - optind != 1)
         return cli_args_error(c, err, "requires exactly 1 argument");
-    struct moat_store *s;
-    struct moat_image img;
-    if (cli_store(c, &s, err) < 0 || moat_image_lookup(s, argv[optind], MOAT_LOOKUP_BUILTIN, &img, err) < 0)
+    struct moat_client *cl;
+    _cleanup_json_ struct json_object *a = NULL;
+    int status = 0;
+    if (cli_client(c, &cl, err) < 0 || img_get_json(cl, argv[optind], "/history", &status, &a, err) < 0)
         return -1;
-    struct moat_history_row *v = NULL;
-    size_t n = 0;
-    int rc = moat_image_history(s, &img, &v, &n, err);
+    if (!a || !json_object_is_type(a, json_type_array))
+        return moat_err(err, EPROTO, "history of %s: the daemon's answer is not a list", argv[optind]);
     struct cli_table t;
     cli_table_init(&t, 5, "IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT");
-    for (size_t i = 0; rc == 0 && i < n; i++) {
+    for (size_t i = 0; i < json_object_array_length(a); i++) {
+        struct json_object *row = json_object_array_get_idx(a, i);
+        const char *rid = str_of(row, "Id");
         char id[80] = "<missing>", created[64], size[32];
-        if (v[i].id) {
+        if (rid[0] && strcmp(rid, "<missing>") != 0) {
             if (no_trunc)
-                snprintf(id, sizeof id, "%s", v[i].id);
+                snprintf(id, sizeof id, "%s", rid);
             else
-                cli_short_id(v[i].id, id);
+                cli_short_id(rid, id);
         }
         if (quiet) {
             printf("%s\n", id);
             continue;
         }
+        int64_t when = int_of(row, "Created"), sz = int_of(row, "Size");
         if (human) {
-            cli_created_since(v[i].created_unix, created, sizeof created);
-            cli_human_size(v[i].size, 3, size, sizeof size);
+            cli_created_since(when, created, sizeof created);
+            cli_human_size(sz > 0 ? (uint64_t)sz : 0, 3, size, sizeof size);
         } else {
-            snprintf(created, sizeof created, "%s", v[i].created ? v[i].created : "");
-            snprintf(size, sizeof size, "%" PRIu64, v[i].size);
+            if (when)
+                rfc3339(when, created, sizeof created);
+            else
+                created[0] = '\0';
+            snprintf(size, sizeof size, "%" PRId64, sz);
         }
-        char *by = xstrdup(v[i].created_by);
+        char *by = xstrdup(str_of(row, "CreatedBy"));
         for (char *p = by; *p; p++)
             if (*p == '\t' || *p == '\n')
                 *p = ' ';
         _cleanup_free_ char *shown = no_trunc ? xstrdup(by) : cli_ellipsis(by, 45);
         free(by);
-        cli_table_row(&t, id, created, shown, size, v[i].comment);
+        cli_table_row(&t, id, created, shown, size, str_of(row, "Comment"));
     }
-    if (rc == 0 && !quiet)
+    if (!quiet)
         cli_table_print(&t, stdout);
     cli_table_free(&t);
-    moat_history_free(v, n);
-    moat_image_clear(&img);
-    return rc;
+    return 0;
 }

@@ -1,103 +1,75 @@
-/* moat images / moat image ls [OPTIONS] [REPOSITORY[:TAG]] */
+/* moat images / moat image ls [OPTIONS] [REPOSITORY[:TAG]]: GET /images/json
+ * (filters and the REPOSITORY argument as Docker's CLI sends them: the
+ * argument is a reference filter), one row per name. */
 #include <errno.h>
-#include <fnmatch.h>
 #include <getopt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#include "cli/cli.h"
+#include <json-c/json.h>
+
+#include "cli/ctr_cmds.h"
 #include "moat/json.h"
 #include "moat/reference.h"
 #include "moat/util.h"
 
+/* One row per name: RepoTags "repo:tag" split at the tag's colon. */
 struct row {
-    const struct moat_image *img;
-    char *repo, *tag; /* familiar; "<none>" when dangling */
+    const char *id;
+    int64_t created, size;
+    char *repo, *tag, *digest; /* "<none>" when dangling / unknown */
 };
 
-struct filters {
-    int dangling; /* -1 any, 0 false, 1 true */
-    char **refs, **labels;
-    int64_t before, since; /* created time bounds (0: none) */
-};
-
-static const char *label_value(const struct moat_image *img, const char *key)
+static const char *str_of(struct json_object *o, const char *key)
 {
-    struct json_object *cfg = NULL, *labels = NULL, *v = NULL;
-    if (json_object_object_get_ex(img->config->json, "config", &cfg) &&
-        json_object_object_get_ex(cfg, "Labels", &labels) && json_object_object_get_ex(labels, key, &v))
-        return json_object_get_string(v);
-    return NULL;
+    struct json_object *v = NULL;
+    return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
+               ? json_object_get_string(v)
+               : NULL;
 }
 
-static int parse_filter(struct cli *c, struct filters *f, const char *arg, moat_error **err)
+static int64_t int_of(struct json_object *o, const char *key)
 {
-    const char *eq = strchr(arg, '=');
-    if (!eq)
-        return moat_err(err, EINVAL, "bad format of filter (expected name=value)");
-    _cleanup_free_ char *key = xstrndup(arg, (size_t)(eq - arg));
-    const char *val = eq + 1;
-    if (!strcmp(key, "dangling")) {
-        if (strcmp(val, "true") && strcmp(val, "false") && strcmp(val, "1") && strcmp(val, "0"))
-            return moat_err(err, EINVAL, "invalid filter 'dangling=%s'", val);
-        f->dangling = !strcmp(val, "true") || !strcmp(val, "1");
-    } else if (!strcmp(key, "reference")) {
-        moat_strv_push(&f->refs, val);
-    } else if (!strcmp(key, "label")) {
-        moat_strv_push(&f->labels, val);
-    } else if (!strcmp(key, "before") || !strcmp(key, "since")) {
-        struct moat_store *s;
-        struct moat_image img;
-        if (cli_store(c, &s, err) < 0 || moat_image_lookup(s, val, 0, &img, err) < 0)
-            return -1;
-        *(key[0] == 'b' ? &f->before : &f->since) = img.created_unix;
-        moat_image_clear(&img);
+    struct json_object *v = NULL;
+    return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
+}
+
+/* "a/b:5000/c:tag" -> repo "a/b:5000/c", tag "tag" (the colon after the last '/'). */
+static void split_tag(const char *name, char **repo, char **tag)
+{
+    const char *colon = strrchr(name, ':'), *slash = strrchr(name, '/');
+    if (colon && (!slash || colon > slash)) {
+        *repo = xstrndup(name, (size_t)(colon - name));
+        *tag = xstrdup(colon + 1);
     } else {
-        return moat_err(err, EINVAL, "invalid filter '%s'", key);
+        *repo = xstrdup(name);
+        *tag = xstrdup("<none>");
     }
-    return 0;
 }
 
-static bool ref_match(const char *pattern, const char *repo, const char *tag)
+/* The digest of repo among the image's RepoDigests ("repo@sha256:..."). */
+static char *digest_of(struct json_object *img, const char *repo)
 {
-    _cleanup_free_ char *full = xasprintf("%s:%s", repo, tag);
-    return fnmatch(pattern, repo, FNM_PATHNAME) == 0 || fnmatch(pattern, full, FNM_PATHNAME) == 0;
-}
-
-static bool keep(const struct filters *f, const struct row *r, const char *arg_repo, const char *arg_tag)
-{
-    bool dangling = !r->img->names[0];
-    if (f->dangling >= 0 && dangling != (f->dangling == 1))
-        return false;
-    if (f->before && r->img->created_unix >= f->before)
-        return false;
-    if (f->since && r->img->created_unix <= f->since)
-        return false;
-    for (size_t i = 0; f->labels && f->labels[i]; i++) {
-        const char *eq = strchr(f->labels[i], '=');
-        _cleanup_free_ char *k = eq ? xstrndup(f->labels[i], (size_t)(eq - f->labels[i])) : xstrdup(f->labels[i]);
-        const char *v = label_value(r->img, k);
-        if (!v || (eq && strcmp(v, eq + 1) != 0))
-            return false;
+    struct json_object *a = NULL;
+    if (!json_object_object_get_ex(img, "RepoDigests", &a) || !json_object_is_type(a, json_type_array))
+        return xstrdup("<none>");
+    for (size_t i = 0; i < json_object_array_length(a); i++) {
+        const char *d = json_object_get_string(json_object_array_get_idx(a, i));
+        const char *at = d ? strrchr(d, '@') : NULL;
+        if (at && (size_t)(at - d) == strlen(repo) && !strncmp(d, repo, strlen(repo)))
+            return xstrdup(at + 1);
     }
-    if (f->refs) {
-        bool any = false;
-        for (size_t i = 0; f->refs[i] && !any; i++)
-            any = !dangling && ref_match(f->refs[i], r->repo, r->tag);
-        if (!any)
-            return false;
-    }
-    if (arg_repo && (dangling || strcmp(arg_repo, r->repo) != 0 || (arg_tag && strcmp(arg_tag, r->tag) != 0)))
-        return false;
-    return true;
+    return xstrdup("<none>");
 }
 
 static int cmp_rows(const void *a, const void *b)
 {
     const struct row *x = a, *y = b;
-    if (x->img->created_unix != y->img->created_unix)
-        return x->img->created_unix < y->img->created_unix ? 1 : -1;
-    int c = strcmp(x->img->id, y->img->id);
+    if (x->created != y->created)
+        return x->created < y->created ? 1 : -1;
+    int c = strcmp(x->id, y->id);
     if (c)
         return c;
     c = strcmp(x->repo, y->repo);
@@ -106,7 +78,6 @@ static int cmp_rows(const void *a, const void *b)
 
 struct fmt_ctx {
     const struct row *r;
-    bool no_trunc;
     char id[80], created[64], size[32], since[64];
 };
 
@@ -120,14 +91,23 @@ static const char *field(void *ctxp, const char *key)
     if (!strcmp(key, "ID"))
         return x->id;
     if (!strcmp(key, "Digest"))
-        return x->r->img->manifest;
+        return x->r->digest;
     if (!strcmp(key, "CreatedSince"))
         return x->since;
     if (!strcmp(key, "CreatedAt"))
-        return x->r->img->created ? x->r->img->created : "";
+        return x->created;
     if (!strcmp(key, "Size"))
         return x->size;
     return NULL;
+}
+
+/* Go's time.Unix(t, 0).String() as Docker's CreatedAt: "2006-01-02 15:04:05 -0700 MST". */
+static void created_at(int64_t t, char *buf, size_t len)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (!t || !localtime_r(&tt, &tm) || !strftime(buf, len, "%Y-%m-%d %H:%M:%S %z %Z", &tm))
+        snprintf(buf, len, "%s", "");
 }
 
 static const char *const usage_text = "[OPTIONS] [REPOSITORY[:TAG]]";
@@ -147,16 +127,19 @@ int cmd_images(struct cli *c, int argc, char **argv, moat_error **err)
                                          {"filter", required_argument, NULL, 'f'}, {"format", required_argument, NULL, 'F'},
                                          {"no-trunc", no_argument, NULL, 'n'},   {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
-    struct filters f = {.dangling = -1};
-    bool digests = false, no_trunc = false, quiet = false;
+    _cleanup_strv_ char **filters = NULL;
+    bool all = false, digests = false, no_trunc = false, quiet = false;
     const char *format = NULL;
     int o, rc = 0;
     while (rc == 0 && (o = getopt_long(argc, argv, ":af:qh", opts, NULL)) != -1) {
         if (o == 'h')
             return cli_help(c, usage_text, option_help);
-        else if (o == 'f')
-            rc = parse_filter(c, &f, optarg, err);
-        else if (o == 'd')
+        else if (o == 'f') {
+            if (!strchr(optarg, '='))
+                rc = moat_err(err, EINVAL, "bad format of filter (expected name=value)");
+            else
+                moat_strv_push(&filters, optarg);
+        } else if (o == 'd')
             digests = true;
         else if (o == 'n')
             no_trunc = true;
@@ -164,7 +147,9 @@ int cmd_images(struct cli *c, int argc, char **argv, moat_error **err)
             quiet = true;
         else if (o == 'F')
             format = optarg;
-        else if (o != 'a')
+        else if (o == 'a')
+            all = true;
+        else
             rc = cli_flag_error(c, o, argv, err);
     }
     static const char *const keys[] = {"ID", "Repository", "Tag", "Digest", "CreatedSince", "CreatedAt", "Size", NULL};
@@ -172,89 +157,93 @@ int cmd_images(struct cli *c, int argc, char **argv, moat_error **err)
         rc = cli_format_check(format, keys, err);
     if (rc == 0 && argc - optind > 1)
         rc = cli_args_error(c, err, "requires at most 1 argument");
-    _cleanup_free_ char *arg_repo = NULL, *arg_tag = NULL;
-    if (rc == 0 && optind < argc) {
+    if (rc < 0)
+        return -1;
+    if (optind < argc) { /* like Docker's CLI: the argument is a reference filter */
         struct moat_ref r;
-        if (moat_ref_parse(argv[optind], &r, err) < 0) {
-            rc = -1;
-        } else {
-            arg_repo = moat_ref_familiar_name(&r);
-            arg_tag = xstrdup_or_null(r.tag);
-            moat_ref_clear(&r);
-        }
+        if (moat_ref_parse(argv[optind], &r, err) < 0)
+            return -1;
+        _cleanup_free_ char *fam = moat_ref_familiar_name(&r);
+        _cleanup_free_ char *term = r.tag ? xasprintf("reference=%s:%s", fam, r.tag) : xasprintf("reference=%s", fam);
+        moat_ref_clear(&r);
+        moat_strv_push(&filters, term);
     }
-    struct moat_store *s;
-    struct moat_image *v = NULL;
-    size_t n = 0;
-    if (rc == 0 && (cli_store(c, &s, err) < 0 || moat_images_list(s, &v, &n, err) < 0))
-        rc = -1;
+    struct moat_client *cl;
+    if (cli_client(c, &cl, err) < 0)
+        return -1;
+    _cleanup_free_ char *q = ctr_filters_query(filters);
+    _cleanup_free_ char *path = xasprintf("/images/json%s%s%s%s", all || q ? "?" : "", all ? "all=1" : "",
+                                          all && q ? "&" : "", q ? "filters=" : "");
+    if (q) {
+        char *t = xasprintf("%s%s", path, q);
+        free(path);
+        path = t;
+    }
+    _cleanup_json_ struct json_object *list = NULL;
+    if (moat_client_json(cl, "GET", path, NULL, NULL, &list, err) < 0)
+        return -1;
+    if (!list || !json_object_is_type(list, json_type_array))
+        return moat_err(err, EPROTO, "GET /images/json: the daemon's answer is not a list");
     struct row *rows = NULL;
     size_t nr = 0;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        size_t k = 0;
-        do {
-            struct row r = {.img = &v[i]};
-            if (v[i].names[k]) {
-                struct moat_ref pr;
-                moat_error *pe = NULL;
-                if (moat_ref_parse(v[i].names[k], &pr, &pe) < 0) {
-                    moat_error_free(pe);
-                    continue;
-                }
-                r.repo = moat_ref_familiar_name(&pr);
-                r.tag = xstrdup(pr.tag ? pr.tag : "<none>");
-                moat_ref_clear(&pr);
-            } else {
+    for (size_t i = 0; i < json_object_array_length(list); i++) {
+        struct json_object *img = json_object_array_get_idx(list, i), *tags = NULL;
+        const char *id = str_of(img, "Id");
+        if (!id)
+            continue;
+        size_t nt = json_object_object_get_ex(img, "RepoTags", &tags) && json_object_is_type(tags, json_type_array)
+                        ? json_object_array_length(tags)
+                        : 0;
+        for (size_t k = 0; k < (nt ? nt : 1); k++) {
+            struct row r = {.id = id, .created = int_of(img, "Created"), .size = int_of(img, "Size")};
+            const char *name = nt ? json_object_get_string(json_object_array_get_idx(tags, k)) : NULL;
+            if (!name || !strcmp(name, "<none>:<none>")) {
                 r.repo = xstrdup("<none>");
                 r.tag = xstrdup("<none>");
-            }
-            if (keep(&f, &r, arg_repo, arg_tag)) {
-                rows = xrealloc(rows, (nr + 1) * sizeof(*rows));
-                rows[nr++] = r;
+                r.digest = xstrdup("<none>");
             } else {
-                free(r.repo);
-                free(r.tag);
+                split_tag(name, &r.repo, &r.tag);
+                r.digest = digest_of(img, r.repo);
             }
-        } while (v[i].names[k] && v[i].names[++k]);
-    }
-    if (rc == 0) {
-        if (nr)
-            qsort(rows, nr, sizeof(*rows), cmp_rows);
-        struct cli_table t;
-        if (digests)
-            cli_table_init(&t, 6, "REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE");
-        else
-            cli_table_init(&t, 5, "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE");
-        for (size_t i = 0; i < nr; i++) {
-            struct fmt_ctx x = {.r = &rows[i], .no_trunc = no_trunc};
-            if (no_trunc)
-                snprintf(x.id, sizeof x.id, "%s", rows[i].img->id);
-            else
-                cli_short_id(rows[i].img->id, x.id);
-            cli_created_since(rows[i].img->created_unix, x.since, sizeof x.since);
-            cli_human_size(rows[i].img->size, 3, x.size, sizeof x.size);
-            if (format) {
-                _cleanup_free_ char *line = cli_format(format, field, &x);
-                printf("%s\n", line);
-            } else if (quiet) {
-                printf("%s\n", x.id);
-            } else if (digests) {
-                cli_table_row(&t, rows[i].repo, rows[i].tag, rows[i].img->manifest, x.id, x.since, x.size);
-            } else {
-                cli_table_row(&t, rows[i].repo, rows[i].tag, x.id, x.since, x.size);
-            }
+            rows = xrealloc(rows, (nr + 1) * sizeof(*rows));
+            rows[nr++] = r;
         }
-        if (!quiet && !format)
-            cli_table_print(&t, stdout);
-        cli_table_free(&t);
     }
+    if (nr)
+        qsort(rows, nr, sizeof(*rows), cmp_rows);
+    struct cli_table t;
+    if (digests)
+        cli_table_init(&t, 6, "REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE");
+    else
+        cli_table_init(&t, 5, "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE");
+    for (size_t i = 0; i < nr; i++) {
+        struct fmt_ctx x = {.r = &rows[i]};
+        if (no_trunc)
+            snprintf(x.id, sizeof x.id, "%s", rows[i].id);
+        else
+            cli_short_id(rows[i].id, x.id);
+        cli_created_since(rows[i].created, x.since, sizeof x.since);
+        created_at(rows[i].created, x.created, sizeof x.created);
+        cli_human_size(rows[i].size > 0 ? (uint64_t)rows[i].size : 0, 3, x.size, sizeof x.size);
+        if (format) {
+            _cleanup_free_ char *line = cli_format(format, field, &x);
+            printf("%s\n", line);
+        } else if (quiet) {
+            printf("%s\n", x.id);
+        } else if (digests) {
+            cli_table_row(&t, rows[i].repo, rows[i].tag, rows[i].digest, x.id, x.since, x.size);
+        } else {
+            cli_table_row(&t, rows[i].repo, rows[i].tag, x.id, x.since, x.size);
+        }
+    }
+    if (!quiet && !format)
+        cli_table_print(&t, stdout);
+    cli_table_free(&t);
     for (size_t i = 0; i < nr; i++) {
         free(rows[i].repo);
         free(rows[i].tag);
+        free(rows[i].digest);
     }
     free(rows);
-    moat_images_free(v, n);
-    moat_strv_free(f.refs);
-    moat_strv_free(f.labels);
-    return rc;
+    return 0;
 }

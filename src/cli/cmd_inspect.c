@@ -1,12 +1,13 @@
-/* moat image inspect [-f FORMAT] IMAGE [IMAGE...] (and moat inspect, for
- * images until containers exist): Docker's JSON array, or one line per image
- * from a --format of {{.Path.To.Field}} and {{json .Path}} actions. */
+/* moat image inspect [-f FORMAT] IMAGE [IMAGE...]: GET /images/{name}/json
+ * for each, Docker's JSON array, or one line per image from a --format of
+ * {{.Path.To.Field}} and {{json .Path}} actions.  (moat inspect, any object
+ * with an image fallback, is cmd_ctr_inspect.c.) */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/cli.h"
+#include "cli/img_api.h"
 #include "moat/json.h"
 #include "moat/util.h"
 
@@ -129,17 +130,17 @@ int cmd_image_inspect(struct cli *c, int argc, char **argv, moat_error **err)
     }
     if (optind >= argc)
         return cli_args_error(c, err, "requires at least 1 argument");
-    struct moat_store *s;
-    if (cli_store(c, &s, err) < 0)
+    struct moat_client *cl;
+    if (cli_client(c, &cl, err) < 0)
         return -1;
     _cleanup_json_ struct json_object *all = json_object_new_array();
     int status = 0;
     for (int i = optind; i < argc; i++) {
-        struct moat_image img;
         struct json_object *j = NULL;
         moat_error *e = NULL;
-        if (moat_image_lookup(s, argv[i], MOAT_LOOKUP_BUILTIN, &img, &e) < 0 || moat_image_inspect(s, &img, &j, &e) < 0) {
-            if (e && e->errnum != ENOENT) {
+        int st = 0;
+        if (img_get_json(cl, argv[i], "/json", &st, &j, &e) < 0) {
+            if (st != 404) {
                 *err = e;
                 return -1;
             }
@@ -148,7 +149,6 @@ int cmd_image_inspect(struct cli *c, int argc, char **argv, moat_error **err)
             status = 1;
             continue;
         }
-        moat_image_clear(&img);
         if (format) {
             _cleanup_free_ char *line = NULL;
             int r = render(format, j, &line, err);

@@ -1,5 +1,8 @@
 /* moat system check [--repair]: re-hash every blob, re-read every document,
- * check every image's layers and snapshots; remove stale temporary files. */
+ * check every image's layers and snapshots; remove stale temporary files.
+ * Local, on the store itself: an offline check of moat's own store format
+ * with no Docker API counterpart, which must work when the engine cannot
+ * start (a corrupt store is what it is for). */
 #include <getopt.h>
 #include <stdio.h>
 

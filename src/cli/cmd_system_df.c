@@ -1,11 +1,29 @@
-/* moat system df [-v] */
+/* moat system df [-v]: GET /system/df, in Docker's rows (the engine knows
+ * the containers and volumes, the store alone does not). */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/cli.h"
-#include "moat/reference.h"
+#include <json-c/json.h>
+
+#include "cli/ctr_cmds.h"
+#include "moat/json.h"
 #include "moat/util.h"
+
+/* o's array key, else empty. */
+static struct json_object *list_of(struct json_object *o, const char *key, struct json_object *empty)
+{
+    struct json_object *v = NULL;
+    if (o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_array))
+        return v;
+    return empty;
+}
+
+static int64_t int_of(struct json_object *o, const char *key)
+{
+    struct json_object *v = NULL;
+    return o && json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
+}
 
 static void reclaimable(uint64_t r, uint64_t total, char *buf, size_t len)
 {
@@ -15,6 +33,17 @@ static void reclaimable(uint64_t r, uint64_t total, char *buf, size_t len)
         snprintf(buf, len, "%s (%d%%)", h, (int)(100 * r / total));
     else
         snprintf(buf, len, "%s", h);
+}
+
+static void add_row(struct cli_table *t, const char *type, size_t total, size_t active, uint64_t size,
+                    uint64_t reclaim)
+{
+    char n1[32], n2[32], sz[32], rc[48];
+    snprintf(n1, sizeof n1, "%zu", total);
+    snprintf(n2, sizeof n2, "%zu", active);
+    cli_human_size(size, 4, sz, sizeof sz);
+    reclaimable(reclaim, size, rc, sizeof rc);
+    cli_table_row(t, type, n1, n2, sz, rc);
 }
 
 int cmd_system_df(struct cli *c, int argc, char **argv, moat_error **err)
@@ -34,49 +63,79 @@ int cmd_system_df(struct cli *c, int argc, char **argv, moat_error **err)
     }
     if (optind < argc)
         return cli_args_error(c, err, "accepts no arguments");
-    struct moat_store *s;
-    struct moat_df d;
-    if (cli_store(c, &s, err) < 0 || moat_store_df(s, &d, err) < 0)
+    struct moat_client *cl;
+    _cleanup_json_ struct json_object *df = NULL;
+    if (cli_client(c, &cl, err) < 0 || moat_client_json(cl, "GET", "/system/df", NULL, NULL, &df, err) < 0)
         return -1;
-    char n1[32], n2[32], sz[32], rc[48], csz[32], crc[48];
+    _cleanup_json_ struct json_object *none = json_object_new_array();
+    struct json_object *imgs = list_of(df, "Images", none), *ctrs = list_of(df, "Containers", none),
+                       *vols = list_of(df, "Volumes", none);
     struct cli_table t;
     cli_table_init(&t, 5, "TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE");
-    snprintf(n1, sizeof n1, "%zu", d.images);
-    snprintf(n2, sizeof n2, "%zu", d.images_active);
-    cli_human_size(d.images_size, 4, sz, sizeof sz);
-    reclaimable(d.images_reclaimable, d.images_size, rc, sizeof rc);
-    cli_table_row(&t, "Images", n1, n2, sz, rc);
-    /* containers are snapshots until the engine exists: none is running */
-    char n3[32];
-    snprintf(n3, sizeof n3, "%zu", d.snapshots);
-    cli_human_size(d.snapshots_size, 4, csz, sizeof csz);
-    reclaimable(d.snapshots_size, d.snapshots_size, crc, sizeof crc);
-    cli_table_row(&t, "Containers", n3, "0", csz, crc);
-    cli_table_row(&t, "Local Volumes", "0", "0", "0B", "0B");
-    cli_table_row(&t, "Build Cache", "0", "0", "0B", "0B");
+    /* Docker's formatter (cli/command/formatter/disk_usage.go), row by row. */
+    uint64_t layers = (uint64_t)int_of(df, "LayersSize"), used = 0;
+    size_t active = 0;
+    for (size_t i = 0; i < json_object_array_length(imgs); i++) {
+        struct json_object *im = json_object_array_get_idx(imgs, i);
+        if (int_of(im, "Containers") <= 0)
+            continue;
+        active++;
+        int64_t sz = int_of(im, "Size"), shared = int_of(im, "SharedSize");
+        if (sz >= 0 && shared >= 0)
+            used += (uint64_t)(sz - shared);
+    }
+    add_row(&t, "Images", json_object_array_length(imgs), active, layers, used < layers ? layers - used : 0);
+    uint64_t csize = 0, creclaim = 0;
+    active = 0;
+    for (size_t i = 0; i < json_object_array_length(ctrs); i++) {
+        struct json_object *ct = json_object_array_get_idx(ctrs, i), *st = NULL;
+        int64_t rw = int_of(ct, "SizeRw");
+        bool running = json_object_object_get_ex(ct, "State", &st) && !strcmp(json_object_get_string(st), "running");
+        active += running;
+        csize += rw > 0 ? (uint64_t)rw : 0;
+        if (!running)
+            creclaim += rw > 0 ? (uint64_t)rw : 0;
+    }
+    add_row(&t, "Containers", json_object_array_length(ctrs), active, csize, creclaim);
+    uint64_t vsize = 0, vreclaim = 0;
+    active = 0;
+    for (size_t i = 0; i < json_object_array_length(vols); i++) {
+        struct json_object *ud = NULL;
+        json_object_object_get_ex(json_object_array_get_idx(vols, i), "UsageData", &ud);
+        int64_t sz = int_of(ud, "Size"), refs = int_of(ud, "RefCount");
+        active += refs > 0;
+        vsize += sz > 0 ? (uint64_t)sz : 0;
+        if (refs <= 0)
+            vreclaim += sz > 0 ? (uint64_t)sz : 0;
+    }
+    add_row(&t, "Local Volumes", json_object_array_length(vols), active, vsize, vreclaim);
+    add_row(&t, "Build Cache", 0, 0, 0, 0);
     cli_table_print(&t, stdout);
     cli_table_free(&t);
     if (verbose) {
-        struct moat_image *v = NULL;
-        size_t n = 0;
-        if (moat_images_list(s, &v, &n, err) < 0)
-            return -1;
         printf("\nImages space usage:\n\n");
         struct cli_table it;
         cli_table_init(&it, 4, "REPOSITORY", "TAG", "IMAGE ID", "SIZE");
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < json_object_array_length(imgs); i++) {
+            struct json_object *im = json_object_array_get_idx(imgs, i), *tags = NULL, *idv = NULL;
             char id[13], size[32];
-            cli_short_id(v[i].id, id);
-            cli_human_size(v[i].size, 3, size, sizeof size);
-            _cleanup_free_ char *fam = v[i].names[0] ? moat_ref_familiarize(v[i].names[0]) : xstrdup("<none>:<none>");
-            char *colon = strrchr(fam, ':');
+            cli_short_id(json_object_object_get_ex(im, "Id", &idv) ? json_object_get_string(idv) : "", id);
+            int64_t sz = int_of(im, "Size");
+            cli_human_size(sz > 0 ? (uint64_t)sz : 0, 3, size, sizeof size);
+            const char *first = json_object_object_get_ex(im, "RepoTags", &tags) &&
+                                        json_object_is_type(tags, json_type_array) && json_object_array_length(tags)
+                                    ? json_object_get_string(json_object_array_get_idx(tags, 0))
+                                    : "<none>:<none>";
+            _cleanup_free_ char *fam = xstrdup(first);
+            char *colon = strrchr(fam, ':'), *slash = strrchr(fam, '/');
+            if (colon && slash && colon < slash)
+                colon = NULL;
             if (colon)
                 *colon = '\0';
             cli_table_row(&it, fam, colon ? colon + 1 : "<none>", id, size);
         }
         cli_table_print(&it, stdout);
         cli_table_free(&it);
-        moat_images_free(v, n);
     }
     return 0;
 }

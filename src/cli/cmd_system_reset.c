@@ -1,10 +1,16 @@
 /* moat system reset [-f]: remove every image, layer and snapshot of the store
- * (podman's command; rootless, the store's files can't be removed with rm). */
+ * (podman's command; rootless, the store's files can't be removed with rm).
+ * Local, not a request: Docker's API has no such call, and the engine of the
+ * store must not run on while its store goes, so the engine the CLI started
+ * for this data root (client.h, moat_client_stop_root_engine) is stopped first. */
 #include <ctype.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "cli/cli.h"
+#include "cli/client.h"
+#include "moat/util.h"
 
 int cmd_system_reset(struct cli *c, int argc, char **argv, moat_error **err)
 {
@@ -23,17 +29,23 @@ int cmd_system_reset(struct cli *c, int argc, char **argv, moat_error **err)
     }
     if (optind < argc)
         return cli_args_error(c, err, "accepts no arguments");
-    struct moat_store *s;
-    if (cli_store(c, &s, err) < 0)
-        return -1;
+    const char *root = c->data_root && *c->data_root ? c->data_root : getenv("MOAT_ROOT");
     if (!force) {
+        _cleanup_free_ char *def = root && *root ? NULL : moat_store_default_root();
         printf("WARNING! This will remove all images and container file systems in %s.\n"
                "Are you sure you want to continue? [y/N] ",
-               moat_store_root(s));
+               def ? def : root);
         fflush(stdout);
         char answer[16] = "";
         if (!fgets(answer, sizeof answer, stdin) || tolower((unsigned char)answer[0]) != 'y')
             return 0;
     }
+    /* The engine first: even a store that no longer opens (a bad limits.json) loses it. */
+    bool stopped = false;
+    if (moat_client_stop_root_engine(root, &stopped, err) < 0)
+        return moat_err_wrap(err, "reset");
+    struct moat_store *s;
+    if (cli_store(c, &s, err) < 0)
+        return -1;
     return moat_store_reset(s, err) < 0 ? -1 : 0;
 }

@@ -1,6 +1,7 @@
-/* moat: the CLI.  Docker's verbs, flags and output shapes.  Today the image
- * commands work directly on the image store library; the engine issue moves
- * them behind the API without changing what they print. */
+/* moat: the CLI.  Docker's verbs, flags and output shapes, over the engine's
+ * Docker API (the container, volume and image commands); moat's own store
+ * maintenance (system check/reset, image build-busybox, info) works on the
+ * store directly. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>

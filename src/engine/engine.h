@@ -39,6 +39,8 @@ struct moat_engine_opts {
     const char *policy_dir; /* NULL: moat_policy_default_dir() */
 };
 
+struct img_job;
+
 struct moat_engine {
     struct event_base *base;
     struct moat_store *store;
@@ -56,6 +58,7 @@ struct moat_engine {
     char *policy_dir;               /* where they come from (reloaded on SIGHUP) */
     char *policy_loaded_at;         /* RFC 3339: when the set in force was loaded */
     char *policy_error;             /* the last reload's refusal (the set in force is older), or NULL */
+    struct img_job *img_jobs;       /* image jobs in flight (src/api/routes_images.c), ended at shutdown */
 };
 
 int moat_engine_new(const struct moat_engine_opts *o, struct event_base *base, struct moat_engine **ret,

@@ -185,6 +185,7 @@ int main(int argc, char **argv)
              e->store_root, e->rootless ? ", rootless" : "");
     event_base_dispatch(base);
     unlink(e->socket_path);
+    api_images_shutdown(e);
     rc = 0;
 out:
     if (err) {

@@ -370,30 +370,38 @@ EOF
   m rm -f st >/dev/null
 }
 
-@test "cli auto-start: no -H and no daemon, moat run starts the user's moatd" {
+@test "cli auto-start: no -H and no daemon, moat run starts the user's moatd for its store" {
   requires_rootless
-  local uid sock
+  local uid sock run
   uid=$(id -u)
-  sock=/tmp/moat-$uid/moat.sock
+  export AUTOSTORE=$BATS_FILE_TMPDIR/autostore
+  # a store of its own ($MOAT_ROOT) gets an engine of its own, under the user's run dir
+  run=/tmp/moat-$uid/root-$(printf %s "$(realpath -m "$AUTOSTORE")" | sha256sum | cut -c1-16)
+  sock=$run/moat.sock
   if [ -S "$sock" ] && curl -s --unix-socket "$sock" http://moat/_ping >/dev/null 2>&1; then
     skip "a moatd already answers on $sock"
   fi
-  export AUTOSTORE=$BATS_FILE_TMPDIR/autostore
   local had_run=; [ -e "/tmp/moat-$uid" ] && had_run=1
   run env -u HOME -u XDG_RUNTIME_DIR -u MOAT_HOST -u DOCKER_HOST -u XDG_DATA_HOME MOAT_ROOT="$AUTOSTORE" \
     timeout -s KILL 60 "$MOAT_BIN" run --rm busybox echo auto
-  apid=$(pgrep -u "$uid" -f 'moatd.*--socket /tmp/moat-' || true)
+  apid=$(pgrep -u "$uid" -f "moatd.*--socket $sock" || true)
   local st=$status out=$output
-  if [ -n "$apid" ]; then kill $apid; fi
-  for _ in $(seq 50); do [ -z "$apid" ] || ! kill -0 $apid 2>/dev/null && break; sleep 0.1; done
-  MOAT_ROOT=$AUTOSTORE "$MOAT_BIN" system reset -f >/dev/null 2>&1 || true
   local logged=0
-  grep -qF "serving the Docker API on $sock (store $AUTOSTORE" "/tmp/moat-$uid/moatd.log" && logged=1
+  grep -qF "serving the Docker API on $sock (store $AUTOSTORE" "$run/moatd.log" && logged=1
+  # the store's reset stops its engine and removes the engine's run dir
+  MOAT_ROOT=$AUTOSTORE "$MOAT_BIN" system reset -f >/dev/null 2>&1 || true
+  local stopped=1
+  # (gone: absent, or a zombie that this machine's init has not reaped yet)
+  if [ -n "$apid" ] && ! gone "$apid"; then stopped=0; kill $apid; fi
+  for _ in $(seq 50); do [ -z "$apid" ] || gone "$apid" && break; sleep 0.1; done
+  local run_left=0; [ -e "$run" ] && run_left=1
   [ -n "$had_run" ] || rm -rf "/tmp/moat-$uid"
   [ -n "$apid" ]
   [ "$logged" = 1 ]
   [ "$st" -eq 0 ] || { echo "$out"; false; }
   [ "$out" = auto ] || { echo "$out"; false; }
   [ -d "$AUTOSTORE" ]
+  [ "$stopped" = 1 ]
+  [ "$run_left" = 0 ]
   [ ! -S "$sock" ] || ! curl -s --unix-socket "$sock" http://moat/_ping >/dev/null 2>&1
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bats
 # The image commands of the moat CLI on a private store per test: the
 # built-in busybox image, import, tag, rmi, images (filters, formats),
-# inspect, history, prune, save/load, system df/check, info, limits.
+# inspect, history, prune, save/load, system df/check, info, limits.  The
+# commands Docker's CLI makes over the API go through the engine the CLI
+# starts for the test's store (MOAT_ROOT); teardown's reset stops it.
 load ../lib/helpers
 
 setup() { new_store; }
@@ -213,10 +215,13 @@ teardown() { reset_store; }
   run moat images -q
   assert_output ""
   [ -z "$(ls -A "$MOAT_ROOT/layers")" ] && [ -z "$(ls -A "$MOAT_ROOT/tmp")" ]
+  # the engine opens the store again for each import: a bad limits.json refuses it
   limits '{"layerEntrys": 2}'
-  run moat images
+  run moat import "$BATS_TEST_TMPDIR/r.tar" big
   assert_failure
   assert_output --partial "limits.json: /layerEntrys: unknown limit"
+  run moat images -q
+  assert_output ""
 }
 
 @test "concurrent commands share the store under its lock" {
@@ -231,6 +236,29 @@ teardown() { reset_store; }
   assert_success
 }
 
+@test "image commands are requests to the store's engine: on its audit log" {
+  mkimage_tar "$BATS_TEST_TMPDIR/r.tar"
+  moat import "$BATS_TEST_TMPDIR/r.tar" audited:1 >/dev/null
+  moat tag audited:1 audited:2
+  moat save -o "$BATS_TEST_TMPDIR/a.tar" audited:2
+  moat rmi audited:2 >/dev/null
+  moat load -q -i "$BATS_TEST_TMPDIR/a.tar"
+  moat image prune -f >/dev/null
+  run "$MOAT_BIN" audit ls --dir "$MOAT_ROOT/audit" --action 'image.*'
+  assert_success
+  assert_line --regexp '^[0-9TZ:-]+ +uid:'"$(id -u)"' +image\.create +.* +allow$'
+  assert_line --regexp ' image\.tag +audited:1 +allow$'
+  assert_line --regexp ' image\.delete +audited:2 +allow$'
+  assert_line --regexp ' image\.load +.* +allow$'
+  assert_line --regexp ' image\.prune +- +allow$'
+  run "$MOAT_BIN" audit verify --dir "$MOAT_ROOT/audit"
+  assert_success
+  # the engine serves this store (its socket is the store's own), and only it
+  run pgrep -f -- "moatd .*--data-root $MOAT_ROOT\$"
+  assert_success
+  [ "${#lines[@]}" -eq 1 ]
+}
+
 @test "CLI: errors are one line 'moat: ...' with a non-zero status" {
   run moat nosuchcommand
   assert_failure
@@ -243,4 +271,10 @@ teardown() { reset_store; }
   run "$MOAT_BIN" --data-root "$BATS_TEST_TMPDIR/other" images -q
   assert_success
   [ -d "$BATS_TEST_TMPDIR/other/blobs/sha256" ]
+  # that store got an engine of its own, which its reset stops
+  run pgrep -f -- "moatd .*--data-root $BATS_TEST_TMPDIR/other\$"
+  assert_success
+  "$MOAT_BIN" --data-root "$BATS_TEST_TMPDIR/other" system reset -f
+  run pgrep -f -- "moatd .*--data-root $BATS_TEST_TMPDIR/other\$"
+  assert_failure
 }

@@ -554,6 +554,46 @@ static void test_read_response(void)
     moat_error_free(err);
 }
 
+/* ---- the engine of a store of its own ---- */
+
+static void test_root_run_dir(void)
+{
+    CHECK(moat_client_root_run_dir(NULL) == NULL);
+    CHECK(moat_client_root_run_dir("") == NULL);
+    _cleanup_free_ char *def = moat_store_default_root();
+    CHECK(moat_client_root_run_dir(def) == NULL); /* the default store: the default engine */
+    char tmpl[] = "/tmp/moat-unit-rootrun-XXXXXX";
+    CHECK(mkdtemp(tmpl) != NULL);
+    char cwd[PATH_MAX];
+    CHECK(getcwd(cwd, sizeof cwd) != NULL);
+    CHECK(chdir(tmpl) == 0);
+    _cleanup_free_ char *abs = xasprintf("%s/store", tmpl);
+    _cleanup_free_ char *dotted = xasprintf("%s/./store", tmpl);
+    _cleanup_free_ char *a = moat_client_root_run_dir(abs);
+    _cleanup_free_ char *b = moat_client_root_run_dir("store");  /* relative: to the cwd */
+    _cleanup_free_ char *d = moat_client_root_run_dir(dotted);   /* any spelling, before it exists */
+    CHECK(mkdir(abs, 0700) == 0);
+    _cleanup_free_ char *e = moat_client_root_run_dir(abs);      /* and once it exists */
+    _cleanup_free_ char *other = moat_client_root_run_dir("store2");
+    CHECK(chdir(cwd) == 0);
+    rmdir(abs);
+    rmdir(tmpl);
+    CHECK(a && b && d && e && other);
+    CHECK_STR(a, b);
+    CHECK_STR(a, d);
+    CHECK_STR(a, e);
+    CHECK(strcmp(a, other) != 0);
+    _cleanup_free_ char *run = moat_client_default_run_dir();
+    _cleanup_free_ char *prefix = xasprintf("%s/root-", run);
+    CHECK(moat_str_has_prefix(a, prefix));
+    const char *hex = a + strlen(prefix);
+    CHECK(strlen(hex) == 16 && strspn(hex, "0123456789abcdef") == 16);
+    /* the same hash the suites compute: sha256 of the real path */
+    char dig[MOAT_DIGEST_SIZE];
+    moat_sha256_buf(abs, strlen(abs), dig);
+    CHECK(!strncmp(hex, dig + 7, 16));
+}
+
 static const struct unit_test cli_client_tests[] = {
     UNIT_TEST(test_demux_split_reads),
     UNIT_TEST(test_parse_units),
@@ -563,6 +603,7 @@ static const struct unit_test cli_client_tests[] = {
     UNIT_TEST(test_helpers),
     UNIT_TEST(test_client_server),
     UNIT_TEST(test_read_response),
+    UNIT_TEST(test_root_run_dir),
     UNIT_END,
 };
 UNIT_SUITE(cli_client, cli_client_tests);
