@@ -2,7 +2,8 @@
  * EVENTS_KEEP events (for GET /events?since=) and sent to each GET /events
  * listener whose filters it passes.  The ring keeps each event as its JSON
  * line (~0.4 KiB; a json-c tree of one is ~3 KiB, and a full ring of trees
- * stayed resident in an idle engine), parsed again only to filter a replay.  The objects have Docker's shape:
+ * stayed resident in an idle engine), parsed again only to filter a replay.
+ * The objects have Docker's shape:
  *   {"status":"start","id":"<id>","from":"busybox","Type":"container",
  *    "Action":"start","Actor":{"ID":"<id>","Attributes":{...}},
  *    "scope":"local","time":1764648000,"timeNano":1764648000123456789}
