@@ -63,6 +63,9 @@ int moat_rt_list_json(const struct moat_rt_opts *o, char **ret, moat_error **err
  * the engine's spec builder (src/engine/spec.c) starts from it. */
 struct json_object;
 int moat_spec_template(bool rootless, struct json_object **ret, moat_error **err);
+/* The same; id_maps false leaves out linux.uidMappings and gidMappings (and
+ * the /etc/subuid lookup behind them) for a caller that sets its own. */
+int moat_spec_template_ex(bool rootless, bool id_maps, struct json_object **ret, moat_error **err);
 
 /* Parse a signal: "TERM", "SIGTERM", "15". */
 int moat_signal_parse(const char *s);

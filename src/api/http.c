@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,11 +179,23 @@ void http_req_drop(struct moat_http_req *r)
     req_free(r);
 }
 
+/* After a request is freed: when the heap holds more than RELEASE_MIN free
+ * (an image built, pulled or loaded, a container's records, leave free
+ * blocks between blocks that stay), give its free pages back to the kernel.
+ * glibc by itself only trims the top of the heap. */
+#define RELEASE_MIN (256u << 10)
+static void heap_release(void)
+{
+    if (mallinfo2().fordblks > RELEASE_MIN)
+        malloc_trim(0);
+}
+
 void http_req_finish(struct moat_http_req *r)
 {
     struct http_conn *c = r->c;
     c->req = NULL;
     req_free(r);
+    heap_release();
     c->head_done = false;
     c->head_deadline = false;
     c->head_bytes = 0;

@@ -1,6 +1,9 @@
 /* Events: every create/start/die/... is recorded in a ring of the last
  * EVENTS_KEEP events (for GET /events?since=) and sent to each GET /events
- * listener whose filters it passes.  The objects have Docker's shape:
+ * listener whose filters it passes.  The ring keeps each event as its JSON
+ * line (~0.4 KiB; a json-c tree of one is ~3 KiB, and a full ring of trees
+ * stayed resident in an idle engine), parsed again only to filter a replay.
+ * The objects have Docker's shape:
  *   {"status":"start","id":"<id>","from":"busybox","Type":"container",
  *    "Action":"start","Actor":{"ID":"<id>","Attributes":{...}},
  *    "scope":"local","time":1764648000,"timeNano":1764648000123456789}
@@ -23,7 +26,7 @@
 #define SUB_PENDING_MAX (16u << 20) /* a listener that doesn't read is dropped */
 
 struct event_ring {
-    struct json_object *ev[EVENTS_KEEP];
+    char *line[EVENTS_KEEP]; /* the event as sent: JSON and a newline */
     int64_t ns[EVENTS_KEEP];
     size_t head, count; /* head: the oldest */
 };
@@ -253,14 +256,16 @@ void moat_engine_event(struct moat_engine *e, const char *type, const char *acti
     if (!e->ev_ring)
         e->ev_ring = xcalloc(1, sizeof *e->ev_ring);
     struct event_ring *r = e->ev_ring;
+    char *line = xasprintf("%s\n", json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN |
+                                                                     JSON_C_TO_STRING_NOSLASHESCAPE));
     if (r->count == EVENTS_KEEP) {
-        json_object_put(r->ev[r->head]);
-        r->ev[r->head] = ev;
+        free(r->line[r->head]);
+        r->line[r->head] = line;
         r->ns[r->head] = ns;
         r->head = (r->head + 1) % EVENTS_KEEP;
     } else {
         size_t i = (r->head + r->count++) % EVENTS_KEEP;
-        r->ev[i] = ev;
+        r->line[i] = line;
         r->ns[i] = ns;
     }
     for (struct event_sub *s = e->subs, *next; s; s = next) {
@@ -271,8 +276,9 @@ void moat_engine_event(struct moat_engine *e, const char *type, const char *acti
             sub_end(s); /* not reading: drop it rather than grow without bound */
             continue;
         }
-        moat_http_stream_json(s->req, ev);
+        moat_http_stream_write(s->req, line, strlen(line));
     }
+    json_object_put(ev);
 }
 
 static void on_sub_gone(struct moat_http_req *req, void *arg)
@@ -300,8 +306,9 @@ void events_serve(struct moat_engine *e, struct moat_http_req *req, int64_t sinc
         size_t i = (r->head + k) % EVENTS_KEEP;
         if (r->ns[i] < since_ns || (until_ns && r->ns[i] > until_ns))
             continue;
-        if (events_match(filters, r->ev[i]))
-            moat_http_stream_json(req, r->ev[i]);
+        _cleanup_json_ struct json_object *ev = filters ? json_tokener_parse(r->line[i]) : NULL;
+        if (!filters || (ev && events_match(filters, ev)))
+            moat_http_stream_write(req, r->line[i], strlen(r->line[i]));
     }
     int64_t now = now_ns();
     if (until_ns && until_ns <= now) {
@@ -329,7 +336,7 @@ void events_free_all(struct moat_engine *e)
         sub_end(e->subs);
     struct event_ring *r = e->ev_ring;
     for (size_t k = 0; r && k < r->count; k++)
-        json_object_put(r->ev[(r->head + k) % EVENTS_KEEP]);
+        free(r->line[(r->head + k) % EVENTS_KEEP]);
     free(r);
     e->ev_ring = NULL;
 }

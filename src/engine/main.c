@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +103,19 @@ static void usage(FILE *f)
                "  -v, --version         print the version\n");
 }
 
+/* A long-lived daemon with bursts of big buffers (an image layer, a tar
+ * stream): glibc's dynamic mmap threshold rises to the largest block freed so
+ * far (the built-in image's ~2 MiB layer), after which such blocks come from
+ * the heap and the trim threshold (twice that) keeps them there for good.
+ * Fixed thresholds (the defaults, 128 KiB) give them back when freed.  One
+ * thread, one arena. */
+static void malloc_setup(void)
+{
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+    mallopt(M_ARENA_MAX, 1);
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -132,6 +146,7 @@ int main(int argc, char **argv)
     }
     if (!eo.store_root)
         eo.store_root = getenv("MOAT_ROOT");
+    malloc_setup();
     /* A daemon keeps none of its starter's descriptors (a shell's or a test runner's pipes). */
     close_range(3, ~0U, 0);
     if (log_file) {

@@ -645,7 +645,9 @@ int moat_spec_build(const struct moat_spec_in *in, struct json_object **ret, moa
     if (parse_secopts(pol, r->security_opt, &so, err) < 0)
         return -1;
     _cleanup_json_ struct json_object *c = NULL;
-    if (moat_spec_template(in->rootless, &c, err) < 0)
+    /* As root the engine maps each container to its own slice (id_maps): the
+     * template's range of the "moat" user is not looked up. */
+    if (moat_spec_template_ex(in->rootless, in->rootless, &c, err) < 0)
         return moat_err_wrap(err, "spec template");
     bool uts_host = r->uts_mode && !strcmp(r->uts_mode, "host");
     char host_name[256] = "";

@@ -4,36 +4,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
-#include <shadow/subid.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "image/image_internal.h"
+#include "moat/subid.h"
 #include "moat/util.h"
 
 #define RANGE 65536 /* ids a container gets (moat-runtime's template) */
 
-static bool first_range(const char *owner, bool uid, unsigned long *start, unsigned long *count)
-{
-    struct subid_range *r = NULL;
-    int n = uid ? subid_get_uid_ranges(owner, &r) : subid_get_gid_ranges(owner, &r);
-    bool found = false;
-    for (int i = 0; i < n && !found; i++) {
-        if (r[i].count >= 1) {
-            *start = r[i].start;
-            *count = r[i].count;
-            found = true;
-        }
-    }
-    free(r);
-    return found;
-}
-
 int image_userns_default(struct image_userns *u, moat_error **err)
 {
-    (void)err;
     memset(u, 0, sizeof(*u));
     if (geteuid() == 0)
         return 0;
@@ -43,7 +26,12 @@ int image_userns_default(struct image_userns *u, moat_error **err)
     u->n_uid = u->n_gid = 1;
     struct passwd *pw = getpwuid(geteuid());
     unsigned long us, uc, gs, gc;
-    if (pw && first_range(pw->pw_name, true, &us, &uc) && first_range(pw->pw_name, false, &gs, &gc)) {
+    int r = pw ? moat_subid_first_range(pw->pw_name, true, &us, &uc, err) : 0;
+    if (r > 0)
+        r = moat_subid_first_range(pw->pw_name, false, &gs, &gc, err);
+    if (r < 0)
+        return -1;
+    if (r > 0) {
         u->uid[1] = (struct image_idmap){1, (uint32_t)us, (uint32_t)(uc < RANGE - 1 ? uc : RANGE - 1)};
         u->gid[1] = (struct image_idmap){1, (uint32_t)gs, (uint32_t)(gc < RANGE - 1 ? gc : RANGE - 1)};
         u->n_uid = u->n_gid = 2;

@@ -69,6 +69,10 @@ void cg_layout_set_v2_controllers(struct cg_layout *l, const char *controllers);
 const char *cg_layout_kind(const struct cg_layout *l); /* "v1", "v2", "hybrid", "none" */
 void cg_layout_free(struct cg_layout *l);
 int cg_layout_detect(struct cg_layout *ret, moat_error **err);
+/* /sys/fs/cgroup itself or one directory below it. */
+bool cg_mount_point_ok(const char *mp);
+/* Controllers and name= of a v1 mount from its super options. */
+void cg_v1_options(const char *opts, uint32_t *ctrls, char **named);
 
 /* One line of /proc/PID/cgroup: "4:memory:/a/b", "0::/a". */
 struct cg_proc_entry {

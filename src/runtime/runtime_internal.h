@@ -182,6 +182,7 @@ bool sealed_is_sealed(void);
 
 /* template.c: the `spec` template and the `features` document. */
 int moat_spec_template(bool rootless, struct json_object **ret, moat_error **err);
+int moat_spec_template_ex(bool rootless, bool id_maps, struct json_object **ret, moat_error **err);
 struct json_object *moat_features_json(void);
 
 /* namespaces helpers (container.c) */

@@ -4,7 +4,6 @@
  * the dedicated user "moat" in /etc/subuid; as a normal user to that user's
  * own ranges), an empty capability set, no_new_privs, the default seccomp
  * profile, Docker's masked and read-only paths (and more), a pids limit. */
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
@@ -15,10 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <shadow/subid.h>
-
 #include "runtime/runtime_internal.h"
 #include "moat/json.h"
+#include "moat/subid.h"
 #include "moat/util.h"
 
 #define MOAT_SUBID_OWNER "moat"
@@ -51,49 +49,6 @@ static struct json_object *idmap(unsigned cid, unsigned long hid, unsigned long 
     return m;
 }
 
-/* libsubid is loaded here, for `spec` only: linked in, it and what it pulls
- * in (libsemanage, libsepol, libpam, libaudit, libcrypt, libbz2...) cost
- * every runtime start ~0.4 ms of dynamic linking, twice with the sealed
- * re-exec.  The soname is the one libsubid-dev links against. */
-#define LIBSUBID_SONAME "libsubid.so.4"
-typedef int (*subid_ranges_fn)(const char *owner, struct subid_range **ranges);
-
-static subid_ranges_fn subid_fn(bool uid, moat_error **err)
-{
-    static void *lib;
-    if (!lib && !(lib = dlopen(LIBSUBID_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE))) {
-        moat_err(err, ENOENT, "load %s (Debian: libsubid4): %s", LIBSUBID_SONAME, dlerror());
-        return NULL;
-    }
-    const char *name = uid ? "subid_get_uid_ranges" : "subid_get_gid_ranges";
-    subid_ranges_fn fn = (subid_ranges_fn)dlsym(lib, name);
-    if (!fn)
-        moat_err(err, ENOENT, "%s has no %s", LIBSUBID_SONAME, name);
-    return fn;
-}
-
-/* First subordinate range of `owner` (libsubid reads /etc/subuid, /etc/subgid):
- * 1 found, 0 none, -1 libsubid missing (*err set). */
-static int subid_range(const char *owner, bool uid, unsigned long *start, unsigned long *count, moat_error **err)
-{
-    struct subid_range *r = NULL;
-    subid_ranges_fn fn = subid_fn(uid, err);
-    if (!fn)
-        return -1;
-    int n = fn(owner, &r);
-    int found = 0;
-    for (int i = 0; i < n; i++) {
-        if (r[i].count >= 1) {
-            *start = r[i].start;
-            *count = r[i].count;
-            found = 1;
-            break;
-        }
-    }
-    free(r);
-    return found;
-}
-
 static int add_id_maps(struct json_object *lx, bool rootless, moat_error **err)
 {
     struct json_object *um = json_object_new_array(), *gm = json_object_new_array();
@@ -101,9 +56,9 @@ static int add_id_maps(struct json_object *lx, bool rootless, moat_error **err)
     json_object_object_add(lx, "gidMappings", gm);
     unsigned long us, uc, gs, gc;
     if (!rootless) {
-        int r = subid_range(MOAT_SUBID_OWNER, true, &us, &uc, err);
+        int r = moat_subid_first_range(MOAT_SUBID_OWNER, true, &us, &uc, err);
         if (r > 0)
-            r = subid_range(MOAT_SUBID_OWNER, false, &gs, &gc, err);
+            r = moat_subid_first_range(MOAT_SUBID_OWNER, false, &gs, &gc, err);
         if (r < 0)
             return -1;
         if (r == 0 || uc < RANGE || gc < RANGE)
@@ -120,9 +75,9 @@ static int add_id_maps(struct json_object *lx, bool rootless, moat_error **err)
     json_object_array_add(um, idmap(0, geteuid(), 1));
     json_object_array_add(gm, idmap(0, getegid(), 1));
     struct passwd *pw = getpwuid(geteuid());
-    int r = pw ? subid_range(pw->pw_name, true, &us, &uc, err) : 0;
+    int r = pw ? moat_subid_first_range(pw->pw_name, true, &us, &uc, err) : 0;
     if (r > 0)
-        r = subid_range(pw->pw_name, false, &gs, &gc, err);
+        r = moat_subid_first_range(pw->pw_name, false, &gs, &gc, err);
     if (r < 0)
         return -1;
     if (r > 0) {
@@ -150,6 +105,11 @@ static struct json_object *masked_paths(void)
 }
 
 int moat_spec_template(bool rootless, struct json_object **ret, moat_error **err)
+{
+    return moat_spec_template_ex(rootless, true, ret, err);
+}
+
+int moat_spec_template_ex(bool rootless, bool id_maps, struct json_object **ret, moat_error **err)
 {
     _cleanup_json_ struct json_object *c = json_object_new_object();
     json_object_object_add(c, "ociVersion", json_object_new_string("1.2.0"));
@@ -206,7 +166,7 @@ int moat_spec_template(bool rootless, struct json_object **ret, moat_error **err
 
     struct json_object *lx = json_object_new_object();
     json_object_object_add(c, "linux", lx);
-    if (add_id_maps(lx, rootless, err) < 0)
+    if (id_maps && add_id_maps(lx, rootless, err) < 0)
         return -1;
     if (!rootless) {
         /* Rootless on cgroup v1 has no delegated cgroup: no limits there. */
