@@ -71,10 +71,16 @@ m logs --tail 1 demo-web
 m exec demo-web ps
 m stop -t 1 demo-web
 m rm demo-web
-m run --rm --privileged busybox true || echo "(refused, with the reason: no API field turns the defaults off)"
+m run --rm --privileged busybox true || echo "(refused by the default policy, naming the rule and its file)"
 m run --rm -v /proc:/host-proc busybox true || echo "(refused: a bind of /proc would expose the host's kernel interfaces)"
 if [ -x /usr/bin/docker ] || [ -x /usr/local/bin/docker ]; then
   d=/usr/bin/docker; [ -x "$d" ] || d=/usr/local/bin/docker
   echo "\$ DOCKER_HOST=unix://.../moat.sock $d run --rm busybox echo hi  # the real docker CLI, unchanged"
   DOCKER_HOST=unix://$work/engine/moat.sock "$d" run --rm busybox echo hi
 fi
+m policy check --policy restricted --cap-add NET_ADMIN busybox true || echo "(policy check: the same question, nothing created)"
+m policy check --policy restricted --user 1000 --read-only busybox true
+echo "\$ moat audit ls --decision deny"
+"$MOAT_BUILD/bin/moat" audit ls --dir "$work/engine/store/audit" --decision deny
+echo "\$ moat audit verify"
+"$MOAT_BUILD/bin/moat" audit verify --dir "$work/engine/store/audit"
