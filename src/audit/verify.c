@@ -51,7 +51,8 @@ int moat_audit_files(const char *dir, char ***ret, moat_error **err)
         v = xrealloc(v, (n + 1) * sizeof *v);
         v[n++] = (struct rot){(unsigned)k, xasprintf("%s/%s", dir, de->d_name)};
     }
-    qsort(v, n, sizeof *v, cmp_rot);
+    if (n) /* qsort(NULL, 0) is undefined */
+        qsort(v, n, sizeof *v, cmp_rot);
     char **out = xcalloc(n + 2, sizeof *out);
     for (size_t i = 0; i < n; i++)
         out[i] = v[i].path;

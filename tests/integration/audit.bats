@@ -9,19 +9,13 @@ load ../lib/helpers
 MOATD=$MOAT_BUILD/bin/moatd
 
 setup_file() {
-  export ENG=$BATS_FILE_TMPDIR/eng
-  mkdir -p "$ENG"
-  export SOCK=$ENG/moat.sock STORE=$ENG/store RUN=$ENG/run
+  engine_env
   export AUD=$STORE/audit
   "$MOAT_BIN" --data-root "$STORE" image build-busybox >/dev/null
   start_moatd
 }
 
-start_moatd() {
-  "$MOATD" --data-root "$STORE" --run-dir "$RUN" --socket "$SOCK" --log-file "$ENG/moatd.log" </dev/null &
-  echo $! > "$ENG/moatd.pid"
-  wait_up
-}
+start_moatd() { engine_start; }
 
 wait_up() {
   local pid

@@ -9,15 +9,9 @@ load ../lib/helpers
 MOATD=$MOAT_BUILD/bin/moatd
 
 setup_file() {
-  export ENG=$BATS_FILE_TMPDIR/eng
-  mkdir -p "$ENG"
-  export SOCK=$ENG/moat.sock STORE=$ENG/store RUN=$ENG/run
+  engine_env
   "$MOAT_BIN" --data-root "$STORE" image build-busybox >/dev/null
-  "$MOATD" --data-root "$STORE" --run-dir "$RUN" --socket "$SOCK" --log-file "$ENG/moatd.log" </dev/null &
-  echo $! > "$ENG/moatd.pid"
-  for _ in $(seq 100); do [ -S "$SOCK" ] && return 0; sleep 0.05; done
-  cat "$ENG/moatd.log" >&2
-  return 1
+  engine_start
 }
 
 teardown_file() {

@@ -24,15 +24,10 @@ install_clients() {
 
 setup_file() {
   install_clients
-  export ENG=$BATS_FILE_TMPDIR/eng
-  mkdir -p "$ENG"
-  export SOCK=$ENG/moat.sock STORE=$ENG/store RUN=$ENG/run
+  engine_env
   export DOCKER_HOST=unix://$SOCK DOCKER_CONFIG=$ENG/docker-config
   mkdir -p "$DOCKER_CONFIG"
-  "$MOATD" --data-root "$STORE" --run-dir "$RUN" --socket "$SOCK" --log-file "$ENG/moatd.log" </dev/null &
-  echo $! > "$ENG/moatd.pid"
-  for _ in $(seq 100); do [ -S "$SOCK" ] && return 0; sleep 0.05; done
-  return 1
+  engine_start
 }
 
 teardown_file() {

@@ -8,10 +8,8 @@ load ../lib/helpers
 MOATD=$MOAT_BUILD/bin/moatd
 
 setup_file() {
-  export ENG=$BATS_FILE_TMPDIR/eng
-  mkdir -p "$ENG"
-  export SOCK=$ENG/moat.sock STORE=$ENG/store RUN=$ENG/run
-  start_moatd
+  engine_env
+  engine_start
   # one long-running container most tests use
   id=$(api POST '/containers/create?name=io1' '{"Image":"busybox","Cmd":["sleep","1000"]}' | jq -r .Id)
   api POST "/containers/$id/start" >/dev/null
@@ -19,13 +17,6 @@ setup_file() {
   echo "$id" > "$ENG/io1.id"
 }
 
-start_moatd() {
-  "$MOATD" --data-root "$STORE" --run-dir "$RUN" --socket "$SOCK" --log-file "$ENG/moatd.log" </dev/null &
-  echo $! > "$ENG/moatd.pid"
-  for _ in $(seq 100); do [ -S "$SOCK" ] && return 0; sleep 0.05; done
-  cat "$ENG/moatd.log" >&2
-  return 1
-}
 
 teardown_file() {
   for id in $(api GET '/containers/json?all=1' | jq -r '.[].Id' 2>/dev/null); do

@@ -8,20 +8,11 @@ load ../lib/helpers
 MOATD=$MOAT_BUILD/bin/moatd
 
 setup_file() {
-  export ENG=$BATS_FILE_TMPDIR/eng
-  mkdir -p "$ENG"
-  export SOCK=$ENG/moat.sock STORE=$ENG/store RUN=$ENG/run
+  engine_env
   start_moatd
 }
 
-start_moatd() {
-  "$MOATD" --data-root "$STORE" --run-dir "$RUN" --socket "$SOCK" --log-file "$ENG/moatd.log" </dev/null &
-  echo $! > "$ENG/moatd.pid"
-  # the killed engine's socket file may still be there: wait for an answer, not for the file
-  for _ in $(seq 200); do curl -sf --unix-socket "$SOCK" http://moat/_ping >/dev/null 2>&1 && return 0; sleep 0.05; done
-  cat "$ENG/moatd.log" >&2
-  return 1
-}
+start_moatd() { engine_start; }
 
 teardown_file() {
   for id in $(api GET '/containers/json?all=1' | jq -r '.[].Id' 2>/dev/null); do

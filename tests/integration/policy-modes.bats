@@ -11,16 +11,12 @@ bats_require_minimum_version 1.5.0
 MOATD=$MOAT_BUILD/bin/moatd
 
 setup_file() {
-  export ENG=$BATS_FILE_TMPDIR/eng
-  mkdir -p "$ENG/policy.d"
-  export SOCK=$ENG/moat.sock STORE=$ENG/store RUN=$ENG/run PDIR=$ENG/policy.d
+  engine_env
+  export PDIR=$ENG/policy.d
+  mkdir -p "$PDIR"
   printf '{"moatPolicy": 1, "base": "privileged"}\n' > "$PDIR/00-base.json"
   "$MOAT_BIN" --data-root "$STORE" image build-busybox >/dev/null
-  "$MOATD" --data-root "$STORE" --run-dir "$RUN" --socket "$SOCK" --policy-dir "$PDIR" --log-file "$ENG/moatd.log" </dev/null &
-  echo $! > "$ENG/moatd.pid"
-  for _ in $(seq 100); do [ -S "$SOCK" ] && return 0; sleep 0.05; done
-  cat "$ENG/moatd.log" >&2
-  return 1
+  engine_start --policy-dir "$PDIR"
 }
 
 teardown_file() {

@@ -104,3 +104,26 @@ mkimage_tar() {
 # image_run IMAGE [CMD ARGS...]: run an image's command in a container
 # (tests/lib/image-run.sh: snapshot + moat-runtime spec + moat-runtime run).
 image_run() { "$BATS_TEST_DIRNAME/../lib/image-run.sh" "$@"; }
+
+# ---- a private moatd for one bats file ----
+# engine_env: ENG (the file's directory), SOCK, STORE, RUN exported.
+engine_env() {
+  export ENG=$BATS_FILE_TMPDIR/eng
+  mkdir -p "$ENG"
+  export SOCK=$ENG/moat.sock STORE=$ENG/store RUN=$ENG/run
+}
+# engine_start [MOATD FLAGS...]: start it on that store (pid in $ENG/moatd.pid) and wait for an
+# answer on the socket, not for the file (a killed engine's socket file may still be there).
+engine_start() {
+  "$MOAT_BUILD/bin/moatd" --data-root "$STORE" --run-dir "$RUN" --socket "$SOCK" --log-file "$ENG/moatd.log" \
+    "$@" </dev/null &
+  local pid=$!
+  echo "$pid" > "$ENG/moatd.pid"
+  for _ in $(seq 200); do
+    curl -sf --unix-socket "$SOCK" http://moat/_ping >/dev/null 2>&1 && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  cat "$ENG/moatd.log" >&2
+  return 1
+}
