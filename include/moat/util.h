@@ -39,6 +39,10 @@ int moat_read_file_at(int dirfd, const char *path, size_t max, char **ret, size_
 /* Write a small string to an existing file (procfs, cgroupfs, sysfs). */
 int moat_write_file_at(int dirfd, const char *path, const char *data, moat_error **err);
 /* Atomic replace: temp file, write, fsync, rename, fsync directory. */
+/* A directory that must be ours and private: created 0700 when missing; refused (EPERM) when
+ * it is not a directory (a symlink is not followed) or not owned by the effective uid; made
+ * 0700 when group or others have bits. */
+int moat_private_dir(const char *path, moat_error **err);
 int moat_write_file_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
                            moat_error **err);
 

@@ -42,17 +42,7 @@ static int make_dir(const char *dir, moat_error **err)
             return moat_err_sys(err, "create '%s'", p);
         *s = '/';
     }
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-        return moat_err_sys(err, "create '%s'", dir);
-    struct stat st;
-    if (lstat(dir, &st) < 0)
-        return moat_err_sys(err, "stat '%s'", dir);
-    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
-        return moat_err(err, EPERM, "'%s' is not a directory owned by uid %u: refusing to use it", dir,
-                        (unsigned)geteuid());
-    if ((st.st_mode & 07777) != 0700 && chmod(dir, 0700) < 0)
-        return moat_err_sys(err, "make '%s' private", dir);
-    return 0;
+    return moat_private_dir(dir, err);
 }
 
 /* The last complete line of a file (bounded read of its tail).  0: empty file. */

@@ -213,19 +213,6 @@ static int spawn_moatd(const char *run, const char *sock, const char *data_root,
     return 0;
 }
 
-/* A private directory of ours (0700), as moatd's private_dir() wants it. */
-static int own_dir(const char *path, moat_error **err)
-{
-    if (mkdir(path, 0700) < 0 && errno != EEXIST)
-        return moat_err_sys(err, "create '%s'", path);
-    struct stat st;
-    if (lstat(path, &st) < 0)
-        return moat_err_sys(err, "stat '%s'", path);
-    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
-        return moat_err(err, EPERM, "'%s' is not a directory owned by uid %u: refusing to use it", path,
-                        (unsigned)geteuid());
-    return 0;
-}
 
 char *moat_client_root_run_dir(const char *data_root)
 {
@@ -278,10 +265,10 @@ static int autostart(struct moat_client *c, const char *run, bool per_root, cons
 {
     if (per_root) { /* <default run dir>/root-<hash>: the default run dir first */
         _cleanup_free_ char *parent = moat_client_default_run_dir();
-        if (own_dir(parent, err) < 0)
+        if (moat_private_dir(parent, err) < 0)
             return moat_err_wrap(err, "start moatd");
     }
-    if (own_dir(run, err) < 0)
+    if (moat_private_dir(run, err) < 0)
         return moat_err_wrap(err, "start moatd");
     _cleanup_free_ char *lockpath = xasprintf("%s/autostart.lock", run);
     _cleanup_close_ int lock = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);

@@ -296,3 +296,18 @@ int moat_cloexec_from(int from)
     }
     return 0;
 }
+
+int moat_private_dir(const char *path, moat_error **err)
+{
+    if (mkdir(path, 0700) < 0 && errno != EEXIST)
+        return moat_err_sys(err, "create '%s'", path);
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return moat_err_sys(err, "stat '%s'", path);
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+        return moat_err(err, EPERM, "'%s' is not a directory owned by uid %u: refusing to use it", path,
+                        (unsigned)geteuid());
+    if ((st.st_mode & 077) && chmod(path, 0700) < 0)
+        return moat_err_sys(err, "make '%s' private", path);
+    return 0;
+}

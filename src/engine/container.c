@@ -273,26 +273,33 @@ int ctr_load(struct moat_engine *e, const char *id, struct moat_container **ret,
 
 /* ---- policy ---------------------------------------------------------------------------- */
 
-char *ctr_policy_label(const struct moat_policy *p)
+/* "baseline.json, /etc/moat/policy.d/10-site.json (sha256:...)": the audit record's policy. */
+static char *policy_label(const struct moat_policy *p, const char *digest)
 {
-    _cleanup_free_ char *digest = moat_policy_digest(p);
     _cleanup_free_ char *layers = NULL;
     for (size_t i = 0; p->layers && p->layers[i]; i++) {
         char *n = layers ? xasprintf("%s, %s", layers, p->layers[i]) : xstrdup(p->layers[i]);
         free(layers);
         layers = n;
     }
-    return xasprintf("%s (%s)", layers ? layers : "?", digest ? digest : "?");
+    return xasprintf("%s (%s)", layers ? layers : "?", digest);
 }
 
-struct json_object *ctr_admission_json(const struct moat_policy *p, const struct moat_caller *who, const char *action)
+static struct json_object *layers_json(const struct moat_policy *p)
 {
-    struct json_object *o = json_object_new_object(), *ls = json_object_new_array();
+    struct json_object *ls = json_object_new_array();
     for (size_t i = 0; p->layers && p->layers[i]; i++)
         json_object_array_add(ls, json_object_new_string(p->layers[i]));
-    json_object_object_add(o, "Policy", ls);
-    _cleanup_free_ char *digest = moat_policy_digest(p);
-    json_object_object_add(o, "Digest", json_object_new_string(digest ? digest : ""));
+    return ls;
+}
+
+/* inspect's AdmittedBy */
+static struct json_object *admission_json(const struct moat_policy *p, const char *digest,
+                                          const struct moat_caller *who, const char *action)
+{
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "Policy", layers_json(p));
+    json_object_object_add(o, "Digest", json_object_new_string(digest));
     json_object_object_add(o, "Identity", json_object_new_string(who && who->identity ? who->identity : "engine"));
     json_object_object_add(o, "Action", json_object_new_string(action));
     char now[64];
@@ -316,10 +323,10 @@ static const struct moat_identity *policy_identity(const struct moat_caller *who
 
 /* Record the verdict, then answer it: a denial that cannot be recorded fails with the
  * audit error, which refuses the request just the same. */
-static int decide(struct moat_engine *e, const struct moat_caller *who, const struct moat_policy *p, char **reasons,
-                  moat_error **err)
+static int decide(struct moat_engine *e, const struct moat_caller *who, const struct moat_policy *p, const char *digest,
+                  char **reasons, moat_error **err)
 {
-    _cleanup_free_ char *label = ctr_policy_label(p);
+    _cleanup_free_ char *label = policy_label(p, digest);
     if (moat_engine_audit(e, who, reasons ? "deny" : "allow", reasons, label, err) < 0)
         return -1;
     return reasons ? moat_policy_deny(err, reasons) : 0;
@@ -361,15 +368,18 @@ static int policy_for(struct moat_engine *e, const struct moat_caller *who, cons
 
 int ctr_admit(struct moat_engine *e, const struct moat_caller *who, struct moat_container *c,
               const struct moat_create_req *req, const struct moat_image *img, bool uid_known, uint32_t uid,
-              struct moat_policy **ret, moat_error **err)
+              const char *action, struct moat_policy **ret, struct json_object **ret_admission, moat_error **err)
 {
     _cleanup_policy_ struct moat_policy *p = NULL;
     struct moat_identity idbuf;
     if (policy_for(e, who, policy_identity(who, c, &idbuf), req->moat_policy, &p, err) < 0)
         return -1;
     _cleanup_strv_ char **reasons = eval_create(e, p, req, img, uid_known, uid);
-    if (decide(e, who, p, reasons, err) < 0)
+    _cleanup_free_ char *digest = moat_policy_digest(p);
+    if (decide(e, who, p, digest, reasons, err) < 0)
         return -1;
+    if (ret_admission)
+        *ret_admission = admission_json(p, digest, who, action);
     if (ret)
         *ret = TAKE_PTR(p);
     return 0;
@@ -389,7 +399,8 @@ int ctr_admit_op(struct moat_container *c, const struct moat_caller *who, int ru
         reasons = moat_policy_eval_exec(p, er, c->req && c->req->user && c->req->user[0] ? c->req->user : NULL);
     else
         reasons = moat_policy_eval_simple(p, (enum moat_policy_rule)rule, rule == POL_CP ? "cp" : "commit");
-    return decide(c->e, who, p, reasons, err);
+    _cleanup_free_ char *digest = moat_policy_digest(p);
+    return decide(c->e, who, p, digest, reasons, err);
 }
 
 /* ---- create -------------------------------------------------------------------------- */
@@ -590,16 +601,15 @@ int ctr_check(struct moat_engine *e, const struct moat_caller *who, const char *
         json_object_array_add(rs, json_object_new_string(reasons[i]));
     json_object_object_add(o, "Allowed", json_object_new_boolean(!reasons));
     json_object_object_add(o, "Reasons", rs);
+    _cleanup_free_ char *digest = p ? moat_policy_digest(p) : NULL;
     if (p) {
-        struct json_object *adm = ctr_admission_json(p, who, "check");
-        json_object_object_add(o, "Policy", json_object_get(json_object_object_get(adm, "Policy")));
-        json_object_object_add(o, "Digest", json_object_get(json_object_object_get(adm, "Digest")));
-        json_object_put(adm);
+        json_object_object_add(o, "Policy", layers_json(p));
+        json_object_object_add(o, "Digest", json_object_new_string(digest));
     }
     json_object_object_add(o, "Image", json_object_new_string(img.id));
     moat_image_clear(&img);
     moat_create_req_free(req);
-    _cleanup_free_ char *label = p ? ctr_policy_label(p) : NULL;
+    _cleanup_free_ char *label = p ? policy_label(p, digest) : NULL;
     if (moat_engine_audit(e, who, reasons ? "deny" : "allow", reasons, label, err) < 0) {
         json_object_put(o);
         return -1;
@@ -622,8 +632,11 @@ int ctr_create(struct moat_engine *e, const struct moat_caller *who, const char 
     if (create_prepare(e, body, len, &bj, &req, &img, err) < 0)
         return -1;
     /* The policy first (every reason at once, on the record), then the builder's own checks. */
-    _cleanup_policy_ struct moat_policy *pol = NULL;
-    if (ctr_admit(e, who, NULL, req, &img, false, 0, &pol, err) < 0 || moat_spec_check(req, err) < 0) {
+    struct json_object *admission = NULL;
+    if (ctr_admit(e, who, NULL, req, &img, false, 0, "create", NULL, &admission, err) < 0 ||
+        moat_spec_check(req, err) < 0) {
+        if (admission)
+            json_object_put(admission);
         moat_image_clear(&img);
         moat_create_req_free(req);
         return -1;
@@ -632,7 +645,7 @@ int ctr_create(struct moat_engine *e, const struct moat_caller *who, const char 
     struct moat_container *c = ctr_alloc(e, id);
     c->req = req;
     c->body = TAKE_PTR(bj);
-    c->admission = ctr_admission_json(pol, who, "create");
+    c->admission = admission;
     c->creator_known = who && who->id_known;
     c->creator_uid = who && who->id_known ? (uint32_t)who->id.uid : 0;
     c->name = name && name[0] ? xstrdup(name[0] == '/' ? name + 1 : name) : engine_name_random(e);

@@ -87,18 +87,17 @@ struct moat_caller;
  * every reason.  The decision is on the audit log (who's action and object) before this
  * returns; -1 EIO when it cannot be recorded.  At create the user is checked as written;
  * at start with the resolved uid (uid_known).  who NULL: the engine itself (a restart), for
- * the creator's identity.  c: the container being started (NULL at create); ret may be NULL. */
+ * the creator's identity.  c: the container being started (NULL at create).  action ("create",
+ * "start") names the admission in *ret_admission (inspect's AdmittedBy); ret and ret_admission
+ * may be NULL. */
 int ctr_admit(struct moat_engine *e, const struct moat_caller *who, struct moat_container *c,
               const struct moat_create_req *req, const struct moat_image *img, bool uid_known, uint32_t uid,
-              struct moat_policy **ret, moat_error **err);
+              const char *action, struct moat_policy **ret, struct json_object **ret_admission, moat_error **err);
 /* A running container's operations under its effective policy:
  * rule POL_EXEC (er: the exec), POL_CP, POL_COMMIT, or update limits (upd). */
 struct ctr_update_limits { int64_t memory, pids, nano_cpus; };
 int ctr_admit_op(struct moat_container *c, const struct moat_caller *who, int rule, const struct moat_exec_req *er,
                  const struct ctr_update_limits *upd, moat_error **err);
-/* Which layers admitted it, for inspect's AdmittedBy and the audit record's "policy". */
-struct json_object *ctr_admission_json(const struct moat_policy *p, const struct moat_caller *who, const char *action);
-char *ctr_policy_label(const struct moat_policy *p);
 /* moat policy check: create's parse, image lookup, policy and builder checks, nothing made.
  * 0 with *ret {"Allowed": bool, "Reasons": [...], "Layers": [...], "Digest": ...}; -1 when
  * the request itself is bad (the same error create would answer). */

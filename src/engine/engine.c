@@ -177,21 +177,6 @@ int moat_engine_volume_in_use(void *ctx, const char *name, char **ret_container,
     return 0;
 }
 
-/* A directory that must be ours and private (0700). */
-static int private_dir(const char *path, moat_error **err)
-{
-    if (mkdir(path, 0700) < 0 && errno != EEXIST)
-        return moat_err_sys(err, "create '%s'", path);
-    struct stat st;
-    if (lstat(path, &st) < 0)
-        return moat_err_sys(err, "stat '%s'", path);
-    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
-        return moat_err(err, EPERM, "'%s' is not a directory owned by uid %u: refusing to use it", path,
-                        (unsigned)geteuid());
-    if ((st.st_mode & 077) && chmod(path, 0700) < 0)
-        return moat_err_sys(err, "make '%s' private", path);
-    return 0;
-}
 
 static char *default_run_dir(bool rootless)
 {
@@ -202,7 +187,7 @@ static char *default_run_dir(bool rootless)
     if (xdg && xdg[0] == '/' && lstat(xdg, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
         !(st.st_mode & 077))
         return xasprintf("%s/moat", xdg);
-    /* No systemd session here: a private per-user directory, checked by private_dir(). */
+    /* No systemd session here: a private per-user directory, checked by moat_private_dir(). */
     return xasprintf("/tmp/moat-%u", (unsigned)geteuid());
 }
 
@@ -244,7 +229,7 @@ static char *sibling(const char *name)
 static int load_containers(struct moat_engine *e, moat_error **err)
 {
     _cleanup_free_ char *dir = xasprintf("%s/containers", e->store_root);
-    if (private_dir(dir, err) < 0)
+    if (moat_private_dir(dir, err) < 0)
         return -1;
     _cleanup_closedir_ DIR *d = opendir(dir);
     if (!d)
@@ -297,14 +282,14 @@ int moat_engine_new(const struct moat_engine_opts *o, struct event_base *base, s
             goto fail;
     }
     e->run_dir = o->run_dir ? xstrdup(o->run_dir) : default_run_dir(e->rootless);
-    if (private_dir(e->run_dir, err) < 0)
+    if (moat_private_dir(e->run_dir, err) < 0)
         goto fail;
     e->socket_path = o->socket ? xstrdup(o->socket) : xasprintf("%s/moat.sock", e->run_dir);
     cdir = xasprintf("%s/c", e->run_dir);
-    if (private_dir(cdir, err) < 0)
+    if (moat_private_dir(cdir, err) < 0)
         goto fail;
     e->runtime_root = xasprintf("%s/runtime", e->run_dir);
-    if (private_dir(e->runtime_root, err) < 0)
+    if (moat_private_dir(e->runtime_root, err) < 0)
         goto fail;
     e->runtime_path = o->runtime ? xstrdup(o->runtime) : sibling("moat-runtime");
     e->monitor_path = o->monitor ? xstrdup(o->monitor) : sibling("moat-monitor");

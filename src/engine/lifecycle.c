@@ -388,7 +388,8 @@ static int write_spec(struct moat_container *c, const struct moat_caller *who, c
     bool have_img = moat_image_lookup(c->e->store, c->image_id, 0, &img, &ie) == 0;
     /* Start is evaluated too: the policy in force now, which builds the config. */
     _cleanup_policy_ struct moat_policy *pol = NULL;
-    if (ctr_admit(c->e, who, c, c->req, have_img ? &img : NULL, false, 0, &pol, err) < 0) {
+    struct json_object *admission = NULL;
+    if (ctr_admit(c->e, who, c, c->req, have_img ? &img : NULL, false, 0, "start", &pol, &admission, err) < 0) {
         if (have_img)
             moat_image_clear(&img);
         for (size_t i = 0; i < c->n_vols; i++)
@@ -399,7 +400,7 @@ static int write_spec(struct moat_container *c, const struct moat_caller *who, c
     }
     if (c->admission)
         json_object_put(c->admission);
-    c->admission = ctr_admission_json(pol, who, "start");
+    c->admission = admission;
     for (size_t i = 0; pol->b[POL_NOEXEC] && i < c->n_vols; i++) {
         if (!moat_strv_contains(opts[i], "noexec"))
             moat_strv_push(&opts[i], "noexec");
