@@ -241,7 +241,7 @@ void api_audit_failure(struct api_call *c, const moat_error *e)
 }
 
 /* What the request acts on, for the router's own records: the path's {x}, else the name
- * given in the query (create, commit, pull) or a small JSON body (volume create). */
+ * given in the query (create, commit, pull) or volume create's JSON body. */
 static char *audit_object(struct api_call *c)
 {
     if (c->params[0])
@@ -252,6 +252,10 @@ static char *audit_object(struct api_call *c)
         if (q && q[0])
             return xstrdup(q);
     }
+    /* Only volume create names its object in the body: other bodies (a create's, up to 4 MiB)
+     * are not parsed a second time for the record. */
+    if (!c->route || !c->route->action || strcmp(c->route->action, "volume.create"))
+        return xstrdup("");
     size_t len = 0;
     const char *b = moat_http_body(c->req, &len);
     _cleanup_json_ struct json_object *o = NULL;
