@@ -237,6 +237,8 @@ static void follow_free(struct logs_follow *f)
 
 static void follow_unlink(struct logs_follow *f)
 {
+    if (!f->c)
+        return; /* detached: its container is gone */
     for (struct logs_follow **pp = &f->c->followers; *pp; pp = &(*pp)->next)
         if (*pp == f) {
             *pp = f->next;
@@ -347,7 +349,7 @@ static void schedule(struct logs_follow *f, int ms)
 
 static bool ctr_live(const struct moat_container *c)
 {
-    return c->status == CTR_RUNNING || c->status == CTR_PAUSED || c->status == CTR_RESTARTING;
+    return c && (c->status == CTR_RUNNING || c->status == CTR_PAUSED || c->status == CTR_RESTARTING);
 }
 
 /* At EOF of the live file: true when the path now names another file (rotated)
@@ -587,8 +589,21 @@ void logs_container_exited(struct moat_container *c)
     }
 }
 
+/* The container is removed (--rm right after its exit, or rm -f).  Its log
+ * files stay open here, so each stream is detached from the container and
+ * still sends what is left in them before it ends: docker-py's
+ * containers.run(remove=True) follows the logs of a container that exits and
+ * is removed before the next poll would have read its last lines. */
 void logs_free_container(struct moat_container *c)
 {
-    while (c->followers) /* the container is gone: end each stream where it is */
-        follow_finish(c->followers);
+    while (c->followers) {
+        struct logs_follow *f = c->followers;
+        c->followers = f->next;
+        f->next = NULL;
+        f->c = NULL;
+        f->follow = false;
+        f->exited = true;
+        if (!f->paused)
+            schedule(f, 0);
+    }
 }

@@ -169,6 +169,16 @@ raw_logs() { curl -sS --unix-socket "$SOCK" "http://moat/v1.41/containers/$1/log
   [ "$(code)" = 404 ]
 }
 
+@test "engine: logs follow of an AutoRemove container sends its last lines when it exits and is removed" {
+  # docker-py's containers.run(remove=True): follow the logs, the container
+  # writes and exits between two polls, and is removed before the next one
+  id=$(create '{"Image":"busybox","Cmd":["sh","-c","sleep 0.3; echo late"],"HostConfig":{"AutoRemove":true}}')
+  api POST "/containers/$id/start" >/dev/null
+  run sh -c "curl -sS -N --max-time 20 --unix-socket '$SOCK' 'http://moat/v1.41/containers/$id/logs?stdout=1&follow=1' | tail -c +9"
+  assert_success
+  assert_output "late"
+}
+
 @test "engine: exec runs in the container and reports its exit code" {
   id=$(create '{"Image":"busybox","Cmd":["sleep","1000"]}')
   api POST "/containers/$id/start" >/dev/null
