@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "moat/error.h"
+#include "moat/subid.h"
 
 /* strset.c: a set of strings with a byte of payload each. */
 struct strset {
@@ -26,12 +27,9 @@ void strset_free(struct strset *set);
  * seen from inside it: image uid 0 is the user, uids 1..N the first N of the
  * user's subordinate ids (the same mapping moat-runtime's rootless template
  * gives containers), so a container sees its image's owners unchanged. */
-struct image_idmap {
-    uint32_t cid, hid, size;
-};
 struct image_userns {
     bool enabled; /* false as root: no namespace, files keep the image's ids */
-    struct image_idmap uid[2], gid[2];
+    struct moat_idmap uid[2], gid[2];
     size_t n_uid, n_gid;
 };
 /* The mapping for the calling user (root: enabled = false). */
@@ -39,7 +37,7 @@ int image_userns_default(struct image_userns *u, moat_error **err);
 /* Write the maps of `pid`, a child that called unshare(CLONE_NEWUSER). */
 int image_userns_write(pid_t pid, const struct image_userns *u, moat_error **err);
 /* "0:1001:1,1:100000:65535" (the form recorded in the store's storage.json). */
-char *image_userns_text(const struct image_idmap *m, size_t n);
+char *image_userns_text(const struct moat_idmap *m, size_t n);
 
 /* sandbox.c: run a function in a child that has given up what it does not need
  * (STYLE habit 8): the store's user namespace when rootless, a minimal

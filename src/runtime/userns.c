@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "runtime/runtime_internal.h"
+#include "moat/subid.h"
 #include "moat/util.h"
 
 extern char **environ;
@@ -37,72 +38,13 @@ static int write_proc(pid_t pid, const char *file, const char *text, moat_error 
     return 0;
 }
 
-/* Run newuidmap/newgidmap PID cid hid size ...; its stderr becomes the error text. */
+/* newuidmap/newgidmap for a multi-range map (moat_idmap_helper). */
 static int run_helper(const char *helper, pid_t pid, const struct oci_id_map *m, size_t n, moat_error **err)
 {
-    const char *dirs[] = {"/usr/bin/", "/bin/", "/usr/sbin/", "/sbin/"};
-    _cleanup_free_ char *exe = NULL;
-    for (size_t i = 0; i < ARRAY_SIZE(dirs) && !exe; i++) {
-        char *p = xasprintf("%s%s", dirs[i], helper);
-        if (access(p, X_OK) == 0)
-            exe = p;
-        else
-            free(p);
-    }
-    if (!exe)
-        return moat_err(err, ENOENT,
-                        "%s not found: a rootless container with more than one id mapped needs Debian's "
-                        "'uidmap' package",
-                        helper);
-    size_t argc = 2 + 3 * n + 1;
-    _cleanup_free_ char **argv = xcalloc(argc, sizeof(char *));
-    _cleanup_strv_ char **owned = xcalloc(argc, sizeof(char *));
-    argv[0] = (char *)helper;
-    owned[0] = xasprintf("%d", (int)pid);
-    argv[1] = owned[0];
-    for (size_t i = 0; i < n; i++) {
-        owned[1 + 3 * i] = xasprintf("%u", m[i].container_id);
-        owned[2 + 3 * i] = xasprintf("%u", m[i].host_id);
-        owned[3 + 3 * i] = xasprintf("%u", m[i].size);
-        argv[2 + 3 * i] = owned[1 + 3 * i];
-        argv[3 + 3 * i] = owned[2 + 3 * i];
-        argv[4 + 3 * i] = owned[3 + 3 * i];
-    }
-    int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) < 0)
-        return moat_err_sys(err, "pipe");
-    pid_t child = fork();
-    if (child < 0) {
-        close(pipefd[0]);
-        close(pipefd[1]);
-        return moat_err_sys(err, "fork %s", helper);
-    }
-    if (child == 0) {
-        dup2(pipefd[1], STDERR_FILENO);
-        int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (devnull >= 0) {
-            dup2(devnull, STDIN_FILENO);
-            dup2(devnull, STDOUT_FILENO);
-        }
-        char *envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
-        execve(exe, argv, envp);
-        _exit(127);
-    }
-    close(pipefd[1]);
-    char msg[1024];
-    ssize_t len = moat_read_all(pipefd[0], msg, sizeof(msg) - 1);
-    close(pipefd[0]);
-    msg[len > 0 ? len : 0] = '\0';
-    char *nl = strchr(msg, '\n');
-    if (nl)
-        *nl = '\0';
-    int status;
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return moat_err(err, EPERM, "%s failed%s%s (are there entries for this user in /etc/sub%cid?)", helper,
-                        msg[0] ? ": " : "", msg, helper[3] == 'u' ? 'u' : 'g');
-    return 0;
+    _cleanup_free_ struct moat_idmap *v = xcalloc(n ? n : 1, sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = (struct moat_idmap){m[i].container_id, m[i].host_id, m[i].size};
+    return moat_idmap_helper(helper, pid, v, n, "a rootless container with more than one id mapped", err);
 }
 
 static bool single_self_map(const struct oci_id_map *m, size_t n, unsigned self)
