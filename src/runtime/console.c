@@ -83,6 +83,13 @@ static void copy_once(int from, int to, bool *open)
         *open = false;
 }
 
+void console_copy_winsize(int master)
+{
+    struct winsize ws;
+    if (isatty(STDIN_FILENO) && ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
+        ioctl(master, TIOCSWINSZ, &ws);
+}
+
 int console_proxy(int master, pid_t child, int sigfd, int *ret_status, moat_error **err)
 {
     struct termios saved;
@@ -91,9 +98,6 @@ int console_proxy(int master, pid_t child, int sigfd, int *ret_status, moat_erro
         struct termios t = saved;
         cfmakeraw(&t);
         tcsetattr(STDIN_FILENO, TCSANOW, &t);
-        struct winsize ws;
-        if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
-            ioctl(master, TIOCSWINSZ, &ws);
     }
     bool in_open = true, out_open = true, exited = false;
     int status = 0, rc = 0;

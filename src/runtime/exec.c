@@ -333,6 +333,7 @@ int moat_rt_exec(const struct moat_rt_opts *o, const char *id, const struct moat
         plan.console_sock = -1;
         if (console_recv_fd(console_parent, &master, err) < 0)
             goto kill;
+        console_copy_winsize(master); /* before the start, as for run */
     }
     if (sync_send(socks[0], SYNC_START, 0, NULL) < 0) {
         moat_err_sys(err, "start the exec process");

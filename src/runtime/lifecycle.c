@@ -395,6 +395,7 @@ int moat_rt_run(const struct moat_rt_opts *o, const char *id, const struct moat_
         plan.console_sock = -1;
         if (console_recv_fd(console_parent, &master, err) < 0)
             goto out;
+        console_copy_winsize(master); /* before the start: `stty size` may run at once */
     }
     if (sync_send(sock, SYNC_START, 0, NULL) < 0) {
         moat_err_sys(err, "start the container");

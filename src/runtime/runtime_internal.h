@@ -132,6 +132,8 @@ int process_write_oom_score_adj(pid_t pid, int value, moat_error **err);
 int console_send_fd(int sock, int fd, const char *name, moat_error **err);
 int console_recv_fd(int sock, int *ret_fd, moat_error **err);
 int console_connect(const char *path, moat_error **err);
+/* Give the pty our terminal's size (before the container runs: it may ask at once). */
+void console_copy_winsize(int master);
 /* Foreground `run`/`exec` with a terminal and no console socket: copy between
  * our stdio and the pty master until the container exits. */
 int console_proxy(int master, pid_t child, int sigfd, int *ret_status, moat_error **err);
