@@ -52,6 +52,8 @@ char *moat_config_dir(void);
 int moat_limits_load(const char *config_dir, struct moat_limits *l, moat_error **err);
 /* "16 GiB"-style text for messages. */
 void moat_limits_human(uint64_t n, char *buf, size_t len);
+/* One line for moat info: "layer 16 GiB, image 64 GiB, ... devices refused" (caller frees). */
+char *moat_limits_describe(const struct moat_limits *l);
 
 enum moat_compression { MOAT_COMP_NONE = 0, MOAT_COMP_GZIP, MOAT_COMP_ZSTD, MOAT_COMP_UNSUPPORTED };
 /* From the first bytes of a stream (at least 6 for a reliable answer). */

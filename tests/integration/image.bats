@@ -206,6 +206,59 @@ teardown() { reset_store; }
   assert_line " Moat Root Dir: $MOAT_ROOT"
 }
 
+# info's driver is the one containers get (the snapshot record says it too)
+ctr_driver() {
+  local id
+  id=$(moat create busybox true) || return 1
+  jq -r .driver "$MOAT_ROOT/snapshots/$id/snapshot.json"
+  moat rm "$id" >/dev/null
+}
+
+@test "info: the storage driver containers really get, and why once when it is the copy fallback" {
+  run moat info
+  assert_success
+  if is_root; then
+    # as root: the store's overlay probe decides (recorded in storage.json)
+    probed=$(jq -r .driver "$MOAT_ROOT/storage.json")
+    assert_line " Storage Driver: $probed"
+    if [ "$probed" = overlay ]; then
+      refute_line --partial "Copy fallback"
+      assert_line "  Native Overlay Diff: true"
+    else
+      assert_line --regexp '^  Copy fallback: overlay probe failed: .+'
+    fi
+  else
+    # rootless: always a copy, whatever the probe found in the store's own namespace
+    assert_line " Storage Driver: copy"
+    assert_line "  Copy fallback: rootless engine: containers get a copied root filesystem (an overlay would need the engine inside its own user and mount namespace)"
+    refute_line "  Native Overlay Diff: true"
+  fi
+  [ "$(grep -c 'Copy fallback' <<<"$output")" -le 1 ]
+  driver=$(sed -n 's/^ Storage Driver: //p' <<<"$output")
+  run ctr_driver
+  assert_success
+  assert_output "$driver"
+}
+
+@test "info: as root, a store whose overlay probe failed says why and containers get copies" {
+  requires_root
+  mkdir -p "$MOAT_ROOT"
+  printf '{"version":1,"rootless":false,"driver":"copy","reason":"mount overlay: Invalid argument (test)"}\n' \
+    >"$MOAT_ROOT/storage.json"
+  run moat info
+  assert_success
+  assert_line " Storage Driver: copy"
+  assert_line "  Copy fallback: overlay probe failed: mount overlay: Invalid argument (test)"
+  refute_line "  Native Overlay Diff: true"
+  run ctr_driver
+  assert_output copy
+  id=$(moat create busybox cat /etc/passwd)
+  run moat start -a "$id"
+  assert_success
+  assert_line --regexp '^root:'
+  moat rm "$id" >/dev/null
+}
+
 @test "limits: limits.json refuses a layer over a limit, names it and leaves nothing" {
   mkimage_tar "$BATS_TEST_TMPDIR/r.tar"
   limits '{"layerEntries": 2}'
