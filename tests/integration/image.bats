@@ -88,6 +88,61 @@ teardown() { reset_store; }
   assert_output --regexp "Checked 0 images, 0 layers, 0 blobs"
 }
 
+@test "rmi of an image a container uses: Docker's conflicts by tag and by ID; -f untags, keeps it while running" {
+  cid=$(moat create busybox echo still here)
+  id=$(moat images -q busybox)
+  full=$(moat images -q --no-trunc busybox)
+  # a stopped (created) container: refused by tag and by ID, short or full
+  run moat rmi busybox
+  assert_failure
+  assert_output "moat: conflict: unable to remove repository reference \"busybox\" (must force) - container ${cid:0:12} is using its referenced image $id"
+  run moat rmi busybox:latest
+  assert_output "moat: conflict: unable to remove repository reference \"busybox:latest\" (must force) - container ${cid:0:12} is using its referenced image $id"
+  run moat rmi "$id"
+  assert_failure
+  assert_output "moat: conflict: unable to delete $id (must be forced) - image is being used by stopped container ${cid:0:12}"
+  run moat rmi "$full"
+  assert_output "moat: conflict: unable to delete $id (must be forced) - image is being used by stopped container ${cid:0:12}"
+  # two names: by ID that conflict comes first (as dockerd), by one tag only that tag goes
+  moat tag busybox other:1
+  run moat rmi "$id"
+  assert_output "moat: conflict: unable to delete $id (must be forced) - image is referenced in multiple repositories"
+  run moat rmi other:1
+  assert_success
+  assert_output "Untagged: other:1"
+  run moat images -q busybox
+  assert_output "$id"
+  # a running container: by ID it cannot be forced; -f by tag untags and the image stays, dangling
+  rid=$(moat run -d busybox sleep 120)
+  run moat rmi -f "$id"
+  assert_failure
+  assert_output "moat: conflict: unable to delete $id (cannot be forced) - image is being used by running container ${rid:0:12}"
+  run moat rmi -f busybox
+  assert_success
+  assert_output "Untagged: busybox:latest"
+  run moat images -a --format '{{.Repository}}:{{.Tag}} {{.ID}}'
+  assert_output "<none>:<none> $id"
+  run moat inspect -f '{{.Image}}' "$rid"
+  assert_output "$full"
+  # only stopped users left: -f deletes it (dockerd does); each container keeps its snapshot's layers
+  moat tag "$id" again:1
+  moat kill "$rid" >/dev/null
+  moat wait "$rid" >/dev/null || true
+  run moat rmi -f again:1
+  assert_success
+  assert_output "Untagged: again:1
+Deleted: $full"
+  run moat images -aq
+  assert_output ""
+  run moat system check
+  assert_success
+  assert_output --regexp 'Checked 0 images, 1 layers, 0 blobs .*, 2 snapshots: no problems found'
+  run moat start -a "$cid"
+  assert_success
+  assert_output "still here"
+  moat rm "$cid" "$rid" >/dev/null
+}
+
 @test "images: -a, --digests, --no-trunc, -q, filters, REPOSITORY argument" {
   mkimage_tar "$BATS_TEST_TMPDIR/r.tar"
   moat import -c 'LABEL tier=web' "$BATS_TEST_TMPDIR/r.tar" web:1 >/dev/null
