@@ -168,6 +168,24 @@ started() {
   assert_output "Error: No public port '80/tcp' published for web2"
   run m diff web2
   assert_success
+  # a fresh container has changed nothing in its image (its mounts are not changes)
+  assert_output ""
+}
+
+@test "cli diff: Docker's A/C/D lines, sorted by path, parents as C" {
+  m run --name differ busybox sh -c 'touch /new; mkdir /tmp/sub; echo x > /tmp/sub/f; rm /etc/group; echo > /etc/passwd' >/dev/null
+  run m diff differ
+  assert_success
+  assert_output "C /etc
+D /etc/group
+C /etc/passwd
+A /new
+C /tmp
+A /tmp/sub
+A /tmp/sub/f"
+  run m diff nosuch
+  assert_failure
+  assert_output --partial "No such container: nosuch"
 }
 
 @test "cli commit: the new image ID, usable as an image" {
