@@ -143,6 +143,49 @@ Deleted: $full"
   moat rm "$cid" "$rid" >/dev/null
 }
 
+@test "history: -q, --no-trunc, -H=false / --human=false, a bad -H value; rmi --no-prune" {
+  moat run --name h1 busybox touch /x >/dev/null
+  moat commit -m "second step" h1 hist:2 >/dev/null
+  moat rm h1 >/dev/null
+  id=$(moat images -q hist:2)
+  full=$(moat images -q --no-trunc hist:2)
+  bb=$(moat images -q busybox)
+  bbsize=$(moat image inspect -f '{{.Size}}' busybox)
+  run moat history -q hist:2
+  assert_success
+  assert_output "$id
+<missing>"
+  run moat history -q --no-trunc hist:2
+  assert_output "$full
+<missing>"
+  run moat history busybox
+  assert_line --index 1 --regexp "^$bb +.+ ago +moat built-in image: .{23}… +[0-9.]+MB +\$"
+  run moat history --no-trunc busybox
+  assert_line --index 1 --regexp "^sha256:[0-9a-f]{64} +.+ ago +moat built-in image: BusyBox v[0-9.]+ \(Debian [^)]+\) from /bin/busybox +[0-9.]+MB +\$"
+  for flag in -H=false --human=false --human=0; do
+    run moat history "$flag" hist:2
+    assert_success
+    assert_line --index 0 --regexp '^IMAGE +CREATED +CREATED BY +SIZE +COMMENT$'
+    assert_line --index 1 --regexp "^$id +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(Z|[+-][0-9]{2}:[0-9]{2}) +moat commit +0 +second step\$"
+    assert_line --index 2 --regexp "^<missing> +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}(Z|[+-][0-9]{2}:[0-9]{2}) +moat built-in image: .+ +$bbsize +\$"
+  done
+  run moat history -H hist:2
+  assert_line --index 1 --regexp "^$id +.+ ago +moat commit +0B +second step\$"
+  run moat history --human=maybe hist:2
+  assert_failure
+  assert_output 'moat: invalid argument "maybe" for "-H, --human" flag: strconv.ParseBool: parsing "maybe": invalid syntax'
+  # moat's images have no parent chain (commit records none): --no-prune is accepted, the removal the same
+  top=$(moat image inspect -f '{{json .RootFS.Layers}}' hist:2 | jq -r '.[1]')
+  [[ $top =~ ^sha256:[0-9a-f]{64}$ ]]
+  run moat rmi --no-prune hist:2
+  assert_success
+  assert_output "Untagged: hist:2
+Deleted: $full
+Deleted: $top"
+  run moat images -q
+  assert_output "$bb"
+}
+
 @test "images: -a, --digests, --no-trunc, -q, filters, REPOSITORY argument" {
   mkimage_tar "$BATS_TEST_TMPDIR/r.tar"
   moat import -c 'LABEL tier=web' "$BATS_TEST_TMPDIR/r.tar" web:1 >/dev/null
