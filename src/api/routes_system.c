@@ -508,9 +508,11 @@ static void h_system_df(struct api_call *c)
     moat_images_free(imgs, n);
     json_object_object_add(o, "LayersSize", json_object_new_int64((int64_t)layers));
     json_object_object_add(o, "Images", ia);
-    /* Containers: the container part of df comes with the container engine's
-     * size accounting (the lead's); an empty list until then. */
-    json_object_object_add(o, "Containers", json_object_new_array());
+    /* Containers: ps's summaries with their sizes (as GET /containers/json?size=1) */
+    struct json_object *ca = json_object_new_array();
+    for (size_t i = 0; i < e->n_ctrs; i++)
+        json_object_array_add(ca, ctr_summary_json(e->ctrs[i], true));
+    json_object_object_add(o, "Containers", ca);
     struct json_object *va = df_volumes(e, &err);
     if (!va) {
         api_error_reply(c->req, err);
