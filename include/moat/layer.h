@@ -69,6 +69,11 @@ struct moat_unpack_opts {
     uint64_t image_bytes_before; /* already unpacked for the same image */
     bool allow_devices;          /* limits->allow_devices && root */
     const char *expect_diff_id;  /* NULL: any; else a different digest is an error */
+    /* The input's own sha256, when the caller computed it over exactly these
+     * bytes as it wrote them (a blob staged by this operation): a plain tar is
+     * then not hashed a second time, its diff ID is this digest.  A compressed
+     * stream is always hashed (its diff ID is of the decompressed bytes). */
+    const char *input_digest;
 };
 
 struct moat_unpack_result {
