@@ -2,8 +2,9 @@
 # bench/image-import.sh: time importing and unpacking a large layer -- a
 # Debian bookworm minbase rootfs (debootstrap, cached under /var/tmp) -- with
 # moat against podman, and loading the same image from a docker-archive.
-# Prints the median of RUNS runs of each and the ratio podman/moat (>= 1:
-# moat is at least as fast).  Not part of `make check` (debootstrap needs the
+# Prints the median of RUNS runs of each, moat and podman taking turns, and
+# the median of the per-round ratios podman/moat (>= 1: moat is at least as
+# fast).  Not part of `make check` (debootstrap needs the
 # Debian archive and takes half a minute the first time).
 #
 #   MOAT_BUILD=build bench/image-import.sh        (make bench-image)
@@ -73,18 +74,33 @@ seconds() {
 
 median() { sort -g | awk '{ a[NR] = $1 } END { printf "%.3f", a[int((NR + 1) / 2)] }'; }
 
-bench() { # NAME SETUP-FN CMD...
-  local name=$1 setup=$2 i
-  shift 2
+# pair NAME: RUNS rounds of (moat, podman), each from a reset store, taking
+# turns so that a change in the machine's load hits both alike; the median
+# time of each and the median of the per-round ratios podman/moat.
+pair() { # NAME MOAT-CMD... -- PODMAN-CMD...
+  local name=$1 i a b
+  shift
+  local -a m=() p=()
+  while [ "$1" != -- ]; do m+=("$1"); shift; done
+  shift
+  p=("$@")
+  : >"$work/$name.moat"
+  : >"$work/$name.podman"
+  : >"$work/$name.ratio"
   for i in $(seq "$RUNS"); do
     reset
-    $setup
-    seconds "$@"
-  done | median > "$work/$name"
-  printf '  %-22s %s s\n' "$name" "$(cat "$work/$name")"
+    a=$(seconds "${m[@]}")
+    reset
+    b=$(seconds "${p[@]}")
+    echo "$a" >>"$work/$name.moat"
+    echo "$b" >>"$work/$name.podman"
+    echo "$b / $a" | bc -l >>"$work/$name.ratio"
+  done
+  printf '  %-22s %s s\n' "moat-$name" "$(median <"$work/$name.moat")"
+  printf '  %-22s %s s\n' "podman-$name" "$(median <"$work/$name.podman")"
+  median <"$work/$name.ratio" >"$work/$name"
 }
 
-nothing() { :; }
 ARCHIVE=$work/archive.tar
 archive() { # the same image as a docker-archive, made once (reset keeps it)
   [ -s "$ARCHIVE" ] && return
@@ -94,16 +110,14 @@ archive() { # the same image as a docker-archive, made once (reset keeps it)
 }
 
 echo "import (a tar into an image, unpacked):"
-bench moat-import nothing mt import "$TAR" bench/minbase:1
-bench podman-import nothing pd import "$TAR" localhost/bench/minbase:1
+pair import mt import "$TAR" bench/minbase:1 -- pd import "$TAR" localhost/bench/minbase:1
 archive
 echo "load (a docker-archive):"
-bench moat-load nothing mt load -i "$ARCHIVE"
-bench podman-load nothing pd load -i "$ARCHIVE"
+pair load mt load -i "$ARCHIVE" -- pd load -i "$ARCHIVE"
 reset
 
-ratio() { echo "$(cat "$work/$2") / $(cat "$work/$1")" | bc -l | awk '{ printf "%.2f", $1 }'; }
 echo
-echo "ratio podman/moat (>= 1.00: moat at least as fast; podman storage driver: $PODMAN_DRIVER)"
-echo "  import: $(ratio moat-import podman-import)"
-echo "  load:   $(ratio moat-load podman-load)"
+echo "ratio podman/moat, median of the rounds (>= 1.00: moat at least as fast; podman storage driver: $PODMAN_DRIVER)"
+echo "  import: $(awk '{ printf "%.2f", $1 }' "$work/import")"
+echo "  load:   $(awk '{ printf "%.2f", $1 }' "$work/load")"
+echo "  load average: $(cut -d' ' -f1-3 /proc/loadavg)"

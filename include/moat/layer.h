@@ -52,6 +52,8 @@ char *moat_config_dir(void);
 int moat_limits_load(const char *config_dir, struct moat_limits *l, moat_error **err);
 /* "16 GiB"-style text for messages. */
 void moat_limits_human(uint64_t n, char *buf, size_t len);
+/* One line for moat info: "layer 16 GiB, image 64 GiB, ... devices refused" (caller frees). */
+char *moat_limits_describe(const struct moat_limits *l);
 
 enum moat_compression { MOAT_COMP_NONE = 0, MOAT_COMP_GZIP, MOAT_COMP_ZSTD, MOAT_COMP_UNSUPPORTED };
 /* From the first bytes of a stream (at least 6 for a reliable answer). */
@@ -67,6 +69,11 @@ struct moat_unpack_opts {
     uint64_t image_bytes_before; /* already unpacked for the same image */
     bool allow_devices;          /* limits->allow_devices && root */
     const char *expect_diff_id;  /* NULL: any; else a different digest is an error */
+    /* The input's own sha256, when the caller computed it over exactly these
+     * bytes as it wrote them (a blob staged by this operation): a plain tar is
+     * then not hashed a second time, its diff ID is this digest.  A compressed
+     * stream is always hashed (its diff ID is of the decompressed bytes). */
+    const char *input_digest;
 };
 
 struct moat_unpack_result {

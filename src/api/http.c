@@ -476,27 +476,73 @@ static void conn_parse_error(struct http_conn *c, enum http_errno e)
     }
 }
 
+/* libevent 2.1 reads at most 4 KiB per read callback (EVBUFFER_MAX_READ):
+ * an upload of a few hundred MB (import, load, PUT archive) took an event
+ * loop turn and four syscalls (epoll_wait, FIONREAD, readv, the spool's
+ * write) per 4 KiB.  While a spooled body streams in and everything buffered
+ * has been parsed, read the socket here in big pieces instead (the
+ * bufferevent's input can't be added to: its end is frozen), up to PULL_MAX
+ * per callback so other connections still get their turn.  The bytes go to
+ * the same parser: limits, chunked decoding and the 413 are unchanged; what
+ * the parser leaves (a pipelined next request) goes back to the input
+ * buffer's front.  EOF and errors are left for the bufferevent to see. */
+#define PULL_CHUNK (256 * 1024)
+#define PULL_MAX (4u << 20)
+
+static ssize_t conn_pull_body(struct http_conn *c, char **buf, size_t *pulled)
+{
+    struct moat_http_req *r = c->req;
+    if (!c->head_done || !r || r->dispatched || r->body_mode != MOAT_HTTP_BODY_SPOOL || c->eof ||
+        *pulled >= PULL_MAX)
+        return 0;
+    if (!*buf)
+        *buf = xmalloc(PULL_CHUNK);
+    ssize_t n;
+    do
+        n = read(c->fd, *buf, PULL_CHUNK);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0)
+        return 0; /* EAGAIN: wait for the next callback; EOF or an error: the bufferevent reports it */
+    *pulled += (size_t)n;
+    return n;
+}
+
 /* Feed buffered input to the parser while the connection is reading. */
 static void conn_process(struct http_conn *c)
 {
     if (c->busy)
         return; /* the running loop below picks up the new state */
     c->busy++;
-    size_t max_head = c->s->limits.max_header_bytes;
+    size_t max_head = c->s->limits.max_header_bytes, pulled = 0;
+    _cleanup_free_ char *pull = NULL;
     while (!c->dead && c->state == CONN_READ) {
         struct evbuffer *in = bufferevent_get_input(c->bev);
         if (evbuffer_get_length(bufferevent_get_output(c->bev)) > HTTP_OUT_HIGH)
             break; /* the client isn't reading its answers: wait for the write callback */
         struct evbuffer_iovec v;
-        if (evbuffer_get_length(in) == 0 || evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+        bool direct = false;
+        if (evbuffer_get_length(in) == 0) {
+            ssize_t got = conn_pull_body(c, &pull, &pulled);
+            if (got <= 0)
+                break;
+            v.iov_base = pull;
+            v.iov_len = (size_t)got;
+            direct = true;
+        } else if (evbuffer_peek(in, -1, NULL, &v, 1) < 1) {
             break;
+        }
         size_t n = v.iov_len;
         if (!c->head_done && n > max_head + 1 - c->head_bytes)
             n = max_head + 1 - c->head_bytes;
         c->pause = PAUSE_NONE;
         size_t done = http_parser_execute(&c->parser, &c->s->settings, v.iov_base, n);
         enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
-        evbuffer_drain(in, done);
+        if (!direct)
+            evbuffer_drain(in, done);
+        else if (done < v.iov_len && evbuffer_prepend(in, (char *)v.iov_base + done, v.iov_len - done) < 0) {
+            http_conn_fail(c, 500, "out of memory");
+            break;
+        }
         if (!c->head_done)
             c->head_bytes += done + (c->pause == PAUSE_HEADERS);
         if (e == HPE_PAUSED) {

@@ -24,6 +24,7 @@
 #include "moat/cgroup.h"
 #include "moat/image.h"
 #include "moat/json.h"
+#include "moat/layer.h"
 #include "moat/store.h"
 #include "moat/policy.h"
 #include "moat/util.h"
@@ -392,7 +393,14 @@ static void h_info(struct api_call *c)
         api_error_reply(c->req, err);
         return;
     }
+    /* the driver containers get (rootless: always copy), not only what the store's probe found */
+    _cleanup_free_ char *driver = NULL, *why = NULL;
     if (moat_store_info(e->store, &in, &err) < 0) {
+        api_error_reply(c->req, err);
+        return;
+    }
+    if (moat_engine_rootfs_driver(e, &driver, &why, &err) < 0) {
+        moat_store_info_clear(&in);
         api_error_reply(c->req, err);
         return;
     }
@@ -405,21 +413,27 @@ static void h_info(struct api_call *c)
     json_object_object_add(o, "ContainersPaused", json_object_new_int64((int64_t)paused));
     json_object_object_add(o, "ContainersStopped", json_object_new_int64((int64_t)(all - running - paused)));
     json_object_object_add(o, "Images", json_object_new_int64((int64_t)d.images));
-    add_str(o, "Driver", in.driver);
+    add_str(o, "Driver", driver);
     struct json_object *ds = json_object_new_array();
+    if (why) /* said once, first: why containers get copies */
+        json_object_array_add(ds, pair("Copy fallback", why));
     json_object_array_add(ds, pair("Backing Filesystem", in.backing_fs));
     json_object_array_add(ds, pair("Supports d_type", in.d_type ? "true" : "false"));
-    if (!strcmp(in.driver ? in.driver : "", "overlay"))
+    if (!strcmp(driver, "overlay"))
         json_object_array_add(ds, pair("Native Overlay Diff", "true"));
     json_object_array_add(ds, pair("userxattr", in.userxattr ? "true" : "false"));
-    if (in.reason)
-        json_object_array_add(ds, pair("Overlay unavailable", in.reason));
     if (in.rootless && in.uidmap)
         json_object_array_add(ds, pair("UID map", in.uidmap));
     if (in.rootless && in.gidmap)
         json_object_array_add(ds, pair("GID map", in.gidmap));
     json_object_object_add(o, "DriverStatus", ds);
     moat_store_info_clear(&in);
+    /* moat: the unpack limits the next import gets (limits.json is read again for each) */
+    struct moat_limits lim;
+    _cleanup_error_ moat_error *le = NULL;
+    _cleanup_free_ char *lt = moat_limits_load(NULL, &lim, &le) == 0 ? moat_limits_describe(&lim)
+                                                                     : xasprintf("refused: %s", le->msg);
+    add_str(o, "MoatUnpackLimits", lt);
     info_system(o, e);
     info_engine(o, e);
     moat_http_reply_json(c->req, 200, o);
@@ -494,9 +508,11 @@ static void h_system_df(struct api_call *c)
     moat_images_free(imgs, n);
     json_object_object_add(o, "LayersSize", json_object_new_int64((int64_t)layers));
     json_object_object_add(o, "Images", ia);
-    /* Containers: the container part of df comes with the container engine's
-     * size accounting (the lead's); an empty list until then. */
-    json_object_object_add(o, "Containers", json_object_new_array());
+    /* Containers: ps's summaries with their sizes (as GET /containers/json?size=1) */
+    struct json_object *ca = json_object_new_array();
+    for (size_t i = 0; i < e->n_ctrs; i++)
+        json_object_array_add(ca, ctr_summary_json(e->ctrs[i], true));
+    json_object_object_add(o, "Containers", ca);
     struct json_object *va = df_volumes(e, &err);
     if (!va) {
         api_error_reply(c->req, err);

@@ -46,6 +46,31 @@ static void rfc3339(int64_t t, char *buf, size_t len)
                  ((off < 0 ? -off : off) % 3600) / 60);
 }
 
+/* A bool flag's optional value, as Go's strconv.ParseBool (-H, -H=false,
+ * --human=0): NULL is true; -1 for anything else. */
+static int parse_bool_flag(const char *v, bool *ret)
+{
+    if (!v) {
+        *ret = true;
+        return 0;
+    }
+    if (*v == '=') /* -H=false: getopt leaves the '=' of a short option's value */
+        v++;
+    static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
+    static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False"};
+    for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
+        if (!strcmp(v, yes[i])) {
+            *ret = true;
+            return 0;
+        }
+        if (!strcmp(v, no[i])) {
+            *ret = false;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 int cmd_history(struct cli *c, int argc, char **argv, moat_error **err)
 {
     static const struct option opts[] = {{"human", optional_argument, NULL, 'H'}, {"no-trunc", no_argument, NULL, 'n'},
@@ -56,12 +81,16 @@ int cmd_history(struct cli *c, int argc, char **argv, moat_error **err)
                                        "-q, --quiet      Only show image IDs", NULL};
     bool human = true, no_trunc = false, quiet = false;
     int o;
-    while ((o = getopt_long(argc, argv, ":Hqh", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, ":H::qh", opts, NULL)) != -1) {
         if (o == 'h')
             return cli_help(c, "[OPTIONS] IMAGE", help);
-        if (o == 'H')
-            human = !optarg || !strcmp(optarg, "true") || !strcmp(optarg, "1");
-        else if (o == 'n')
+        if (o == 'H') {
+            if (parse_bool_flag(optarg, &human) < 0)
+                return moat_err(err, EINVAL,
+                                "invalid argument \"%s\" for \"-H, --human\" flag: strconv.ParseBool: parsing \"%s\": "
+                                "invalid syntax",
+                                optarg + (*optarg == '='), optarg + (*optarg == '='));
+        } else if (o == 'n')
             no_trunc = true;
         else if (o == 'q')
             quiet = true;

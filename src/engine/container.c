@@ -525,6 +525,22 @@ static int name_taken(struct moat_engine *e, const char *name, moat_error **err)
     return 0;
 }
 
+int moat_engine_rootfs_driver(struct moat_engine *e, char **ret_driver, char **ret_reason, moat_error **err)
+{
+    if (e->rootless) {
+        *ret_driver = xstrdup("copy");
+        *ret_reason = xstrdup(MOAT_ROOTLESS_COPY_REASON);
+        return 0;
+    }
+    struct moat_store_info in;
+    if (moat_store_info(e->store, &in, err) < 0)
+        return -1;
+    *ret_driver = TAKE_PTR(in.driver);
+    *ret_reason = in.reason ? xasprintf("overlay probe failed: %s", in.reason) : NULL;
+    moat_store_info_clear(&in);
+    return 0;
+}
+
 /* The container's directories, root filesystem and volumes. */
 static int create_parts(struct moat_container *c, struct moat_image *img, bool *snap, bool *dir, moat_error **err)
 {
@@ -540,8 +556,11 @@ static int create_parts(struct moat_container *c, struct moat_image *img, bool *
         return moat_err_sys(err, "create the bundle of %.12s", c->id);
     uint32_t ub = 0, gb = 0, sz = 0;
     engine_slice_range(c->id_slice, &ub, &gb, &sz);
+    _cleanup_free_ char *driver = NULL, *why = NULL;
+    if (moat_engine_rootfs_driver(e, &driver, &why, err) < 0)
+        return moat_err_wrap(err, "create the root filesystem");
     struct moat_snapshot_opts so = {.owner = c->id, .chown_upper = !e->rootless, .uid = ub, .gid = gb,
-                                    .copy = e->rootless};
+                                    .copy = !strcmp(driver, "copy")};
     struct moat_snapshot *sn = NULL;
     if (moat_snapshot_create(e->store, c->id, img->id, &so, &sn, err) < 0)
         return moat_err_wrap(err, "create the root filesystem");

@@ -155,13 +155,23 @@ int moat_engine_image_in_use(void *ctx, const char *image_id, char **ret_contain
 {
     (void)err;
     struct moat_engine *e = ctx;
-    for (size_t i = 0; i < e->n_ctrs; i++)
-        if (e->ctrs[i]->image_id && !strcmp(e->ctrs[i]->image_id, image_id)) {
-            *ret_container = xstrndup(e->ctrs[i]->id, 12);
-            *ret_running = e->ctrs[i]->status == CTR_RUNNING || e->ctrs[i]->status == CTR_PAUSED;
-            return 1;
-        }
-    return 0;
+    /* a running (or paused) user first: that is the hard conflict, whatever else uses it */
+    const struct moat_container *hit = NULL;
+    for (size_t i = 0; i < e->n_ctrs; i++) {
+        const struct moat_container *c = e->ctrs[i];
+        if (!c->image_id || strcmp(c->image_id, image_id) != 0)
+            continue;
+        bool running = c->status == CTR_RUNNING || c->status == CTR_PAUSED;
+        if (!hit || running)
+            hit = c;
+        if (running)
+            break;
+    }
+    if (!hit)
+        return 0;
+    *ret_container = xstrndup(hit->id, 12);
+    *ret_running = hit->status == CTR_RUNNING || hit->status == CTR_PAUSED;
+    return 1;
 }
 
 int moat_engine_volume_in_use(void *ctx, const char *name, char **ret_container, moat_error **err)

@@ -262,12 +262,20 @@ static int remove_locked(struct moat_store *s, const char *ref, bool force, stru
     struct store_index x;
     if (index_load(s, &x, err) < 0)
         return -1;
+    /* Docker's rules (moby daemon/images/image_delete.go): a running container
+     * is a hard conflict, a stopped one or other names a soft one (-f passes).
+     * By name: the name alone goes when the image has others; else, unless
+     * forced, a container using the image refuses it; forced, the name goes
+     * and the image too, unless a running container uses it (then it stays,
+     * dangling).  A stopped container keeps what it needs either way: its
+     * snapshot holds the image's layers (garbage collection keeps them). */
     int rc = 0;
-    if (by_name && (moat_strv_len(img->names) > 1 || (used && force))) {
+    bool several = moat_strv_len(img->names) > 1;
+    if (by_name && (several || (used && force && running))) {
         index_remove_name(&x, by_name);
         _cleanup_free_ char *fam = moat_ref_familiarize(by_name);
         removal_add(r, "Untagged: %s", fam);
-    } else if (by_name && used) {
+    } else if (by_name && used && !force) {
         rc = moat_err(err, EBUSY,
                       "conflict: unable to remove repository reference \"%s\" (must force) - container %s is using "
                       "its referenced image %s",
@@ -275,12 +283,12 @@ static int remove_locked(struct moat_store *s, const char *ref, bool force, stru
     } else if (!by_name && used && running) {
         rc = moat_err(err, EBUSY, "conflict: unable to delete %s (cannot be forced) - image is being used by running "
                       "container %s", sid, swho);
+    } else if (!by_name && several && !force) {
+        rc = moat_err(err, EBUSY, "conflict: unable to delete %s (must be forced) - image is referenced in multiple "
+                      "repositories", sid);
     } else if (!by_name && used && !force) {
         rc = moat_err(err, EBUSY, "conflict: unable to delete %s (must be forced) - image is being used by stopped "
                       "container %s", sid, swho);
-    } else if (!by_name && moat_strv_len(img->names) > 1 && !force) {
-        rc = moat_err(err, EBUSY, "conflict: unable to delete %s (must be forced) - image is referenced in multiple "
-                      "repositories", sid);
     } else {
         delete_image(&x, img, r);
     }

@@ -41,6 +41,17 @@ void moat_limits_human(uint64_t n, char *buf, size_t len)
     snprintf(buf, len, "%" PRIu64 " %s", v, units[u]);
 }
 
+char *moat_limits_describe(const struct moat_limits *l)
+{
+    char lb[32], ib[32];
+    moat_limits_human(l->layer_bytes, lb, sizeof lb);
+    moat_limits_human(l->image_bytes, ib, sizeof ib);
+    return xasprintf("layer %s, image %s, %" PRIu64 " entries per layer, path %" PRIu64 " bytes, xattrs %" PRIu64
+                     " bytes, compression %" PRIu64 ":1, %" PRIu64 " layers, devices %s",
+                     lb, ib, l->layer_entries, l->path_length, l->xattr_bytes, l->compression_ratio, l->image_layers,
+                     l->allow_devices ? "allowed (root)" : "refused");
+}
+
 static const struct {
     const char *key;
     size_t off;

@@ -209,11 +209,16 @@ static enum moat_compression comp_from_name(const char *n)
 }
 
 /* Run the unpacker (dir_fd < 0: verify only) in the sandbox. */
-static int run_unpacker(struct stage *t, int in_fd, int dir_fd, const char *expect, uint64_t image_before,
-                        struct layer_info *ret, struct json_object **ret_json, moat_error **err)
+static int run_unpacker(struct stage *t, int in_fd, int dir_fd, const char *blob, const char *expect,
+                        uint64_t image_before, struct layer_info *ret, struct json_object **ret_json, moat_error **err)
 {
     struct moat_store *s = t->s;
     struct unpack_job job = {.in_fd = in_fd, .dir_fd = dir_fd};
+    /* A blob this operation staged was hashed as it was written (stage_blob_fd,
+     * verified against what was expected, fsync'ed, in our private staging
+     * directory): a plain tar needn't be hashed again for its diff ID.  A blob
+     * already in the store (written by an earlier operation) is hashed anew. */
+    job.o.input_digest = blob && moat_strv_contains(t->blobs, blob) ? blob : NULL;
     job.o.limits = &s->limits;
     job.o.image_bytes_before = image_before;
     job.o.allow_devices = s->limits.allow_devices && !s->ns.enabled;
@@ -263,7 +268,7 @@ static int verify_existing(struct stage *t, int in_fd, const char *blob, const c
         ret->compression = c;
         struct stat st;
         ret->tar_bytes = fstat(in_fd, &st) == 0 ? (uint64_t)st.st_size : 0;
-    } else if (run_unpacker(t, in_fd, -1, expect, image_before, ret, NULL, err) < 0) {
+    } else if (run_unpacker(t, in_fd, -1, NULL, expect, image_before, ret, NULL, err) < 0) {
         return -1;
     }
     if (layer_size(t->s, expect, &ret->size, err) < 0) {
@@ -300,7 +305,7 @@ int stage_layer(struct stage *t, const char *blob, const char *expect, uint64_t 
         (diff = openat(ldir, "diff", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
         return moat_err_sys(err, "create staged layer");
     struct json_object *info = NULL;
-    if (run_unpacker(t, in_fd, diff, expect, image_before, ret, &info, err) < 0) {
+    if (run_unpacker(t, in_fd, diff, blob, expect, image_before, ret, &info, err) < 0) {
         moat_error *e = NULL;
         /* the partial layer goes now, not at the end of the operation */
         if (store_rm_tree(t->s, t->layersfd, name, &e) < 0)

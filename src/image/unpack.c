@@ -45,6 +45,7 @@ struct stream {
     const struct moat_limits *lim;
     struct input *in;
     bool eof, checked_magic;
+    bool hashed; /* false: a plain stream whose digest the caller already has (input_digest) */
     moat_error *err; /* a limit or input problem found inside a callback */
 };
 
@@ -143,7 +144,8 @@ static la_ssize_t stream_read(struct archive *a, void *ud, const void **buf)
             return -1;
         }
     }
-    moat_sha256_update(&s->hash, blk, size);
+    if (s->hashed)
+        moat_sha256_update(&s->hash, blk, size);
     s->total += size;
     if (stream_limits(s) < 0) {
         archive_set_error(a, EFBIG, "limit");
@@ -767,13 +769,18 @@ static int unpack_stream(struct unpack *u, struct archive *outer, struct archive
     res->compression = fc == ARCHIVE_FILTER_GZIP   ? MOAT_COMP_GZIP
                        : fc == ARCHIVE_FILTER_ZSTD ? MOAT_COMP_ZSTD
                                                    : MOAT_COMP_NONE;
+    /* a plain tar staged (and hashed) by the caller: its digest is the diff ID */
+    st->hashed = !(res->compression == MOAT_COMP_NONE && o->input_digest && moat_digest_valid(o->input_digest));
     archive_read_support_format_tar(inner);
     if (archive_read_open(inner, st, NULL, stream_read, NULL) != ARCHIVE_OK)
         return archive_fail(u, inner, err, NULL);
     if (run(u, inner, err) < 0 || drain(st, err) < 0)
         return -1;
     char digest[MOAT_DIGEST_SIZE];
-    moat_sha256_final(&st->hash, digest);
+    if (st->hashed)
+        moat_sha256_final(&st->hash, digest);
+    else
+        memcpy(digest, o->input_digest, MOAT_DIGEST_SIZE);
     if (o->expect_diff_id && strcmp(digest, o->expect_diff_id) != 0)
         return moat_err(err, EILSEQ, "content digest mismatch: the uncompressed layer is %s, the image says %s",
                         digest, o->expect_diff_id);
@@ -792,7 +799,7 @@ int moat_layer_unpack(int in_fd, int dirfd, const struct moat_unpack_opts *o, st
                       moat_error **err)
 {
     struct input in = {.fd = in_fd, .buf = xmalloc(BUF_SIZE)};
-    struct stream st = {.lim = o->limits, .image_before = o->image_bytes_before, .in = &in};
+    struct stream st = {.lim = o->limits, .image_before = o->image_bytes_before, .in = &in, .hashed = true};
     struct unpack u = {.o = o, .lim = o->limits, .rootfd = dirfd, .st = &st, .pfd = -1};
     struct archive *outer = archive_read_new(), *inner = archive_read_new();
     if (!outer || !inner)

@@ -168,6 +168,55 @@ started() {
   assert_output "Error: No public port '80/tcp' published for web2"
   run m diff web2
   assert_success
+  # a fresh container has changed nothing in its image (its mounts are not changes)
+  assert_output ""
+}
+
+@test "cli diff: Docker's A/C/D lines, sorted by path, parents as C" {
+  m run --name differ busybox sh -c 'touch /new; mkdir /tmp/sub; echo x > /tmp/sub/f; rm /etc/group; echo > /etc/passwd' >/dev/null
+  run m diff differ
+  assert_success
+  assert_output "C /etc
+D /etc/group
+C /etc/passwd
+A /new
+C /tmp
+A /tmp/sub
+A /tmp/sub/f"
+  run m diff nosuch
+  assert_failure
+  assert_output --partial "No such container: nosuch"
+}
+
+@test "cli system df: containers and volumes counted; -v prints Docker's four tables" {
+  m volume create dfvol >/dev/null
+  m run --name dfdone -v dfvol:/data busybox sh -c 'echo 12345 > /data/f' >/dev/null
+  started dfup
+  did=$(m inspect -f '{{.Id}}' dfdone)
+  uid=$(m inspect -f '{{.Id}}' dfup)
+  bb=$(m images -q busybox)
+  run m system df
+  assert_success
+  assert_line --index 0 --regexp '^TYPE +TOTAL +ACTIVE +SIZE +RECLAIMABLE$'
+  assert_line --regexp '^Containers +2 +1 +'
+  assert_line --regexp '^Local Volumes +[0-9]+ +[0-9]+ +'
+  run m system df -v
+  assert_success
+  refute_line --regexp '^TYPE '
+  assert_line --index 0 "Images space usage:"
+  assert_line --regexp '^REPOSITORY +TAG +IMAGE ID +CREATED +SIZE +SHARED SIZE +UNIQUE SIZE +CONTAINERS$'
+  assert_line --regexp "^busybox +latest +$bb +.+ ago +[0-9.]+[kM]?B +[0-9.]+[kM]?B +[0-9.]+[kM]?B +2\$"
+  assert_line "Containers space usage:"
+  assert_line --regexp '^CONTAINER ID +IMAGE +COMMAND +LOCAL VOLUMES +SIZE +CREATED +STATUS +NAMES$'
+  assert_line --regexp "^${did:0:12} +busybox +\"sh -c echo 12345 > …\" +1 +[0-9.]+k?B +.+ ago +Exited \(0\) .+ ago +dfdone\$"
+  assert_line --regexp "^${uid:0:12} +busybox +\"sleep 1000\" +0 +[0-9.]+k?B +.+ ago +Up .+ +dfup\$"
+  assert_line "Local Volumes space usage:"
+  assert_line --regexp '^VOLUME NAME +LINKS +SIZE$'
+  assert_line --regexp '^dfvol +1 +6B$'
+  assert_line "Build cache usage: 0B"
+  assert_line --regexp '^CACHE ID +CACHE TYPE +SIZE +CREATED +LAST USED +USAGE +SHARED$'
+  m rm -f dfdone dfup >/dev/null
+  m volume rm dfvol >/dev/null
 }
 
 @test "cli commit: the new image ID, usable as an image" {

@@ -88,6 +88,104 @@ teardown() { reset_store; }
   assert_output --regexp "Checked 0 images, 0 layers, 0 blobs"
 }
 
+@test "rmi of an image a container uses: Docker's conflicts by tag and by ID; -f untags, keeps it while running" {
+  cid=$(moat create busybox echo still here)
+  id=$(moat images -q busybox)
+  full=$(moat images -q --no-trunc busybox)
+  # a stopped (created) container: refused by tag and by ID, short or full
+  run moat rmi busybox
+  assert_failure
+  assert_output "moat: conflict: unable to remove repository reference \"busybox\" (must force) - container ${cid:0:12} is using its referenced image $id"
+  run moat rmi busybox:latest
+  assert_output "moat: conflict: unable to remove repository reference \"busybox:latest\" (must force) - container ${cid:0:12} is using its referenced image $id"
+  run moat rmi "$id"
+  assert_failure
+  assert_output "moat: conflict: unable to delete $id (must be forced) - image is being used by stopped container ${cid:0:12}"
+  run moat rmi "$full"
+  assert_output "moat: conflict: unable to delete $id (must be forced) - image is being used by stopped container ${cid:0:12}"
+  # two names: by ID that conflict comes first (as dockerd), by one tag only that tag goes
+  moat tag busybox other:1
+  run moat rmi "$id"
+  assert_output "moat: conflict: unable to delete $id (must be forced) - image is referenced in multiple repositories"
+  run moat rmi other:1
+  assert_success
+  assert_output "Untagged: other:1"
+  run moat images -q busybox
+  assert_output "$id"
+  # a running container: by ID it cannot be forced; -f by tag untags and the image stays, dangling
+  rid=$(moat run -d busybox sleep 120)
+  run moat rmi -f "$id"
+  assert_failure
+  assert_output "moat: conflict: unable to delete $id (cannot be forced) - image is being used by running container ${rid:0:12}"
+  run moat rmi -f busybox
+  assert_success
+  assert_output "Untagged: busybox:latest"
+  run moat images -a --format '{{.Repository}}:{{.Tag}} {{.ID}}'
+  assert_output "<none>:<none> $id"
+  run moat inspect -f '{{.Image}}' "$rid"
+  assert_output "$full"
+  # only stopped users left: -f deletes it (dockerd does); each container keeps its snapshot's layers
+  moat tag "$id" again:1
+  moat kill "$rid" >/dev/null
+  moat wait "$rid" >/dev/null || true
+  run moat rmi -f again:1
+  assert_success
+  assert_output "Untagged: again:1
+Deleted: $full"
+  run moat images -aq
+  assert_output ""
+  run moat system check
+  assert_success
+  assert_output --regexp 'Checked 0 images, 1 layers, 0 blobs .*, 2 snapshots: no problems found'
+  run moat start -a "$cid"
+  assert_success
+  assert_output "still here"
+  moat rm "$cid" "$rid" >/dev/null
+}
+
+@test "history: -q, --no-trunc, -H=false / --human=false, a bad -H value; rmi --no-prune" {
+  moat run --name h1 busybox touch /x >/dev/null
+  moat commit -m "second step" h1 hist:2 >/dev/null
+  moat rm h1 >/dev/null
+  id=$(moat images -q hist:2)
+  full=$(moat images -q --no-trunc hist:2)
+  bb=$(moat images -q busybox)
+  bbsize=$(moat image inspect -f '{{.Size}}' busybox)
+  run moat history -q hist:2
+  assert_success
+  assert_output "$id
+<missing>"
+  run moat history -q --no-trunc hist:2
+  assert_output "$full
+<missing>"
+  run moat history busybox
+  assert_line --index 1 --regexp "^$bb +.+ ago +moat built-in image: .{23}… +[0-9.]+MB +\$"
+  run moat history --no-trunc busybox
+  assert_line --index 1 --regexp "^sha256:[0-9a-f]{64} +.+ ago +moat built-in image: BusyBox v[0-9.]+ \(Debian [^)]+\) from /bin/busybox +[0-9.]+MB +\$"
+  for flag in -H=false --human=false --human=0; do
+    run moat history "$flag" hist:2
+    assert_success
+    assert_line --index 0 --regexp '^IMAGE +CREATED +CREATED BY +SIZE +COMMENT$'
+    assert_line --index 1 --regexp "^$id +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(Z|[+-][0-9]{2}:[0-9]{2}) +moat commit +0 +second step\$"
+    assert_line --index 2 --regexp "^<missing> +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}(Z|[+-][0-9]{2}:[0-9]{2}) +moat built-in image: .+ +$bbsize +\$"
+  done
+  run moat history -H hist:2
+  assert_line --index 1 --regexp "^$id +.+ ago +moat commit +0B +second step\$"
+  run moat history --human=maybe hist:2
+  assert_failure
+  assert_output 'moat: invalid argument "maybe" for "-H, --human" flag: strconv.ParseBool: parsing "maybe": invalid syntax'
+  # moat's images have no parent chain (commit records none): --no-prune is accepted, the removal the same
+  top=$(moat image inspect -f '{{json .RootFS.Layers}}' hist:2 | jq -r '.[1]')
+  [[ $top =~ ^sha256:[0-9a-f]{64}$ ]]
+  run moat rmi --no-prune hist:2
+  assert_success
+  assert_output "Untagged: hist:2
+Deleted: $full
+Deleted: $top"
+  run moat images -q
+  assert_output "$bb"
+}
+
 @test "images: -a, --digests, --no-trunc, -q, filters, REPOSITORY argument" {
   mkimage_tar "$BATS_TEST_TMPDIR/r.tar"
   moat import -c 'LABEL tier=web' "$BATS_TEST_TMPDIR/r.tar" web:1 >/dev/null
@@ -204,6 +302,59 @@ teardown() { reset_store; }
   assert_line --regexp '^ Storage Driver: (overlay|copy)$'
   if is_root; then assert_line " Rootless: false"; else assert_line " Rootless: true"; fi
   assert_line " Moat Root Dir: $MOAT_ROOT"
+}
+
+# info's driver is the one containers get (the snapshot record says it too)
+ctr_driver() {
+  local id
+  id=$(moat create busybox true) || return 1
+  jq -r .driver "$MOAT_ROOT/snapshots/$id/snapshot.json"
+  moat rm "$id" >/dev/null
+}
+
+@test "info: the storage driver containers really get, and why once when it is the copy fallback" {
+  run moat info
+  assert_success
+  if is_root; then
+    # as root: the store's overlay probe decides (recorded in storage.json)
+    probed=$(jq -r .driver "$MOAT_ROOT/storage.json")
+    assert_line " Storage Driver: $probed"
+    if [ "$probed" = overlay ]; then
+      refute_line --partial "Copy fallback"
+      assert_line "  Native Overlay Diff: true"
+    else
+      assert_line --regexp '^  Copy fallback: overlay probe failed: .+'
+    fi
+  else
+    # rootless: always a copy, whatever the probe found in the store's own namespace
+    assert_line " Storage Driver: copy"
+    assert_line "  Copy fallback: rootless engine: containers get a copied root filesystem (an overlay would need the engine inside its own user and mount namespace)"
+    refute_line "  Native Overlay Diff: true"
+  fi
+  [ "$(grep -c 'Copy fallback' <<<"$output")" -le 1 ]
+  driver=$(sed -n 's/^ Storage Driver: //p' <<<"$output")
+  run ctr_driver
+  assert_success
+  assert_output "$driver"
+}
+
+@test "info: as root, a store whose overlay probe failed says why and containers get copies" {
+  requires_root
+  mkdir -p "$MOAT_ROOT"
+  printf '{"version":1,"rootless":false,"driver":"copy","reason":"mount overlay: Invalid argument (test)"}\n' \
+    >"$MOAT_ROOT/storage.json"
+  run moat info
+  assert_success
+  assert_line " Storage Driver: copy"
+  assert_line "  Copy fallback: overlay probe failed: mount overlay: Invalid argument (test)"
+  refute_line "  Native Overlay Diff: true"
+  run ctr_driver
+  assert_output copy
+  id=$(moat create busybox cat /etc/passwd)
+  run moat start -a "$id"
+  assert_success
+  assert_line --regexp '^root:'
+  moat rm "$id" >/dev/null
 }
 
 @test "limits: limits.json refuses a layer over a limit, names it and leaves nothing" {

@@ -1,5 +1,6 @@
 /* The image store: names and lookups, removal and garbage collection,
  * leftovers of killed processes, corruption, limits, save/load round trips. */
+#include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <stdlib.h>
@@ -151,6 +152,69 @@ static void test_names_and_lookup(void)
     size_t n = 9;
     CHECK(moat_images_list(t.s, &v, &n, &err) == 0 && n == 0);
     moat_images_free(v, n);
+    ts_close(&t);
+}
+
+/* Two images whose IDs share a prefix: the shared prefix is ambiguous (a clear
+ * error, for lookup and rmi alike), one more digit finds the one image. */
+static void test_ambiguous_prefix(void)
+{
+    struct tstore t;
+    ts_open(&t, NULL);
+    char *ids[17] = {0};
+    size_t a = 0, b = 0;
+    bool found = false;
+    /* 17 IDs: two of them share at least their first hex digit */
+    for (size_t i = 0; i < 17 && !found; i++) {
+        char content[32];
+        snprintf(content, sizeof content, "content %zu\n", i);
+        ids[i] = import(&t, NULL, content);
+        for (size_t k = 0; k < i && !found && ids[i][0]; k++)
+            if (ids[k][7] == ids[i][7])
+                a = k, b = i, found = true;
+    }
+    CHECK(found);
+    if (found) {
+        size_t common = 0;
+        while (ids[a][7 + common] == ids[b][7 + common])
+            common++;
+        CHECK(common >= 1 && common < 64);
+        char prefix[80], longer[80], sha[96];
+        snprintf(prefix, sizeof prefix, "%.*s", (int)common, ids[a] + 7);
+        snprintf(longer, sizeof longer, "%.*s", (int)common + 1, ids[b] + 7);
+        snprintf(sha, sizeof sha, "sha256:%s", prefix);
+        _cleanup_error_ moat_error *err = NULL;
+        struct moat_image img;
+        char want[160];
+        snprintf(want, sizeof want, "multiple IDs found with provided prefix: %s", prefix);
+        CHECK(moat_image_lookup(t.s, prefix, 0, &img, &err) < 0);
+        CHECK(err && err->errnum == EINVAL);
+        CHECK_ERR_HAS(err, want);
+        moat_error_free(err);
+        err = NULL;
+        snprintf(want, sizeof want, "multiple IDs found with provided prefix: %s", sha);
+        CHECK(moat_image_lookup(t.s, sha, 0, &img, &err) < 0);
+        CHECK_ERR_HAS(err, want);
+        moat_error_free(err);
+        err = NULL;
+        /* rmi by the ambiguous prefix removes nothing */
+        struct moat_removal r = {0};
+        CHECK(moat_image_remove(t.s, prefix, true, &r, &err) < 0);
+        CHECK_ERR_HAS(err, "multiple IDs found with provided prefix");
+        moat_error_free(err);
+        err = NULL;
+        moat_removal_clear(&r);
+        CHECK(moat_image_lookup(t.s, ids[a], 0, &img, &err) == 0);
+        moat_image_clear(&img);
+        /* one digit more: unique, that image */
+        CHECK(moat_image_lookup(t.s, longer, 0, &img, &err) == 0 && !strcmp(img.id, ids[b]));
+        moat_image_clear(&img);
+        snprintf(longer, sizeof longer, "%.*s", (int)common + 1, ids[a] + 7);
+        CHECK(moat_image_lookup(t.s, longer, 0, &img, &err) == 0 && !strcmp(img.id, ids[a]));
+        moat_image_clear(&img);
+    }
+    for (size_t i = 0; i < 17; i++)
+        free(ids[i]);
     ts_close(&t);
 }
 
@@ -369,7 +433,7 @@ static void test_load_mismatch(void)
     ts_close(&t);
 }
 
-static const struct unit_test store_tests[] = {UNIT_TEST(test_names_and_lookup), UNIT_TEST(test_dangling_and_prune),
+static const struct unit_test store_tests[] = {UNIT_TEST(test_names_and_lookup), UNIT_TEST(test_ambiguous_prefix), UNIT_TEST(test_dangling_and_prune),
                                                UNIT_TEST(test_killed_leftovers), UNIT_TEST(test_corruption),
                                                UNIT_TEST(test_limits_refusal),   UNIT_TEST(test_save_load),
                                                UNIT_TEST(test_load_mismatch),    UNIT_END};

@@ -209,6 +209,40 @@ static void test_good_layer(void)
     }
 }
 
+/* input_digest: a plain tar's diff ID is the caller's digest (not hashed
+ * again), a compressed stream is still hashed, and an expected diff ID is
+ * still compared with it. */
+static void test_input_digest(void)
+{
+    static const char *const filters[] = {"none", "gzip"};
+    const char *given = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    for (size_t f = 0; f < ARRAY_SIZE(filters); f++) {
+        struct tdir t;
+        tdir_make(&t);
+        _cleanup_close_ int fd = memfd();
+        build_good(fd, filters[f], geteuid() == 0 ? 1234 : geteuid());
+        struct moat_limits def;
+        moat_limits_default(&def);
+        struct moat_unpack_opts o = {.limits = &def, .input_digest = given};
+        struct moat_unpack_result r;
+        _cleanup_error_ moat_error *err = NULL;
+        lseek(fd, 0, SEEK_SET);
+        CHECK(moat_layer_unpack(fd, t.layer, &o, &r, &err) == 0);
+        if (f == 0) {
+            CHECK_STR(r.diff_id, given);
+        } else {
+            CHECK(strcmp(r.diff_id, given) != 0 && moat_digest_valid(r.diff_id));
+        }
+        CHECK(r.entries == 15);
+        tdir_free(&t);
+        /* verify only, with an expected diff ID the given digest doesn't match: refused */
+        o.expect_diff_id = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+        lseek(fd, 0, SEEK_SET);
+        CHECK(moat_layer_unpack(fd, -1, &o, &r, &err) < 0);
+        CHECK_ERR_HAS(err, "content digest mismatch");
+    }
+}
+
 static void test_limits(void)
 {
     struct tdir t;
@@ -338,6 +372,6 @@ static void test_rm_rf(void)
 }
 
 static const struct unit_test unpack_tests[] = {
-    UNIT_TEST(test_corpus),          UNIT_TEST(test_good_layer), UNIT_TEST(test_limits),
+    UNIT_TEST(test_corpus),          UNIT_TEST(test_good_layer), UNIT_TEST(test_input_digest), UNIT_TEST(test_limits),
     UNIT_TEST(test_devices_allowed), UNIT_TEST(test_limits_file), UNIT_TEST(test_rm_rf), UNIT_END};
 UNIT_SUITE(unpack, unpack_tests);
