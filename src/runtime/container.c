@@ -337,6 +337,8 @@ static int drive(struct container_plan *plan, int sock, pid_t s1, pid_t *ret_pid
                 moat_err(err, EPROTO, "the container process was ready before its pid was reported");
                 break;
             }
+            if (process_fix_stdio_owner(s2, proc, err) < 0)
+                break;
             free(m);
             *ret_pid = s2;
             return 0;
