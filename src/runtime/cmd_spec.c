@@ -1,13 +1,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "moat/json.h"
 #include "moat/util.h"
-#include <errno.h>
-#include <stddef.h>
 
 #include "runtime/cli.h"
 #include "runtime/runtime_internal.h"
