@@ -347,7 +347,18 @@ void process_wait_and_exec(struct container_plan *plan, struct proc_ready *ready
 {
     const struct oci_process *p = plan->proc;
     moat_error *err = NULL;
-    sync_send(plan->sync_fd, SYNC_READY, 0, NULL);
+    _cleanup_free_ char *state = NULL;
+    bool start_hooks = !plan->is_exec && plan->spec->hooks.n[OCI_HOOK_START_CONTAINER];
+    sync_send(plan->sync_fd, SYNC_READY, (int32_t)getpid(), NULL);
+    if (start_hooks) {
+        /* the state for the startContainer hooks' stdin, sent right after READY */
+        struct sync_msg *m = xmalloc(sizeof(*m));
+        int r = sync_expect(plan->sync_fd, SYNC_STATE, m, &err);
+        state = r < 0 ? NULL : xstrdup(m->text);
+        free(m);
+        if (r < 0)
+            _exit(1);
+    }
     if (plan->exec_fifo >= 0) {
         /* create/start: block until `start` writes to the fifo. */
         char c;
@@ -360,8 +371,7 @@ void process_wait_and_exec(struct container_plan *plan, struct proc_ready *ready
     } else if (sync_expect(plan->sync_fd, SYNC_START, NULL, &err) < 0) {
         _exit(1);
     }
-    if (!plan->is_exec && plan->spec->hooks.n[OCI_HOOK_START_CONTAINER] &&
-        hooks_run(plan->spec, OCI_HOOK_START_CONTAINER, "{}", &err) < 0)
+    if (start_hooks && hooks_run(plan->spec, OCI_HOOK_START_CONTAINER, state, &err) < 0)
         goto fail;
     if (plan->seccomp && p->no_new_privileges) {
         int nfd = -1;

@@ -30,9 +30,12 @@ enum sync_type {
     SYNC_CHILD_PID,    /* stage 1 -> parent: the container process is `value` */
     SYNC_HOOKS_REQ,    /* container -> parent: run createRuntime hooks now */
     SYNC_HOOKS_ACK,
-    SYNC_READY,        /* container -> parent: fully set up, waiting for start */
+    SYNC_READY,        /* container -> parent: fully set up, waiting for start;
+                        * value = its pid as seen in its own pid namespace */
     SYNC_START,        /* parent -> container: exec now (run, exec) */
     SYNC_ERROR,        /* child -> parent: value = errno, text = message */
+    SYNC_STATE,        /* parent -> container, after READY when it has startContainer
+                        * hooks: text = the state JSON they get on stdin */
 };
 
 struct sync_msg {
