@@ -3,7 +3,14 @@
  * Defaults: user namespace (as root mapped to an unprivileged range owned by
  * the dedicated user "moat" in /etc/subuid; as a normal user to that user's
  * own ranges), an empty capability set, no_new_privs, the default seccomp
- * profile, Docker's masked and read-only paths (and more), a pids limit. */
+ * profile, Docker's masked and read-only paths (and more), a pids limit.
+ *
+ * The rootless template has no linux.resources at all, so no pids limit (nor
+ * a device rule): on cgroup v1 (this project's CI hosts) nothing is delegated
+ * to a normal user, and a limit there fails the container unless the config
+ * also says run.moat.cgroup.optional=true (then it is ignored with a warning).
+ * A user with a delegated cgroup v2 subtree can add linux.resources.pids
+ * themselves; the runtime applies it there. */
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
@@ -71,6 +78,16 @@ static int add_id_maps(struct json_object *lx, bool rootless, moat_error **err)
         json_object_array_add(gm, idmap(0, gs, RANGE));
         return 0;
     }
+    /* Host root asking for the rootless template would get "container root is
+     * me", i.e. host uid 0: a container with the host's root inside.  Refuse;
+     * the root template maps it to an unprivileged range instead.  (uid 0 of a
+     * nested user namespace, as under rootless podman, is a normal user.) */
+    if (geteuid() == 0 && !userns_nested())
+        return moat_err(err, EPERM,
+                        "spec --rootless as root would map the container's root to host root (uid 0): run it as "
+                        "the user who will run the container, or leave out --rootless for the root template (mapped "
+                        "to an unprivileged range of user '%s' in /etc/subuid)",
+                        MOAT_SUBID_OWNER);
     /* A normal user: container root is the user; 1.. come from the user's ranges. */
     json_object_array_add(um, idmap(0, geteuid(), 1));
     json_object_array_add(gm, idmap(0, getegid(), 1));
@@ -169,7 +186,8 @@ int moat_spec_template_ex(bool rootless, bool id_maps, struct json_object **ret,
     if (id_maps && add_id_maps(lx, rootless, err) < 0)
         return -1;
     if (!rootless) {
-        /* Rootless on cgroup v1 has no delegated cgroup: no limits there. */
+        /* Rootless on cgroup v1 has no delegated cgroup: no limits there (see
+         * the top of the file). */
         struct json_object *res = json_object_new_object(), *devs = json_object_new_array(), *deny = json_object_new_object();
         json_object_object_add(deny, "allow", json_object_new_boolean(0));
         json_object_object_add(deny, "access", json_object_new_string("rwm"));

@@ -17,6 +17,34 @@ true"
   assert_output --partial "exists: remove it first"
 }
 
+@test "spec --rootless: the user's own id and ranges; refused as root" {
+  b=$BATS_TEST_TMPDIR/rl
+  mkdir -p "$b"
+  if is_root; then
+    run "$RUNTIME" spec --rootless --bundle "$b"
+    assert_failure
+    assert_equal "${#lines[@]}" 1
+    assert_output --partial "spec --rootless as root would map the container's root to host root (uid 0)"
+    [ ! -e "$b/config.json" ]
+    return 0
+  fi
+  run "$RUNTIME" spec --rootless --bundle "$b"
+  assert_success
+  start=$(awk -F: -v u="$(id -un)" '$1 == u {print $2; exit}' /etc/subuid)
+  gstart=$(awk -F: -v u="$(id -un)" '$1 == u {print $2; exit}' /etc/subgid)
+  run jq -c '.linux.uidMappings, .linux.gidMappings, .linux.resources' "$b/config.json"
+  assert_output "[{\"containerID\":0,\"hostID\":$(id -u),\"size\":1},{\"containerID\":1,\"hostID\":$start,\"size\":65535}]
+[{\"containerID\":0,\"hostID\":$(id -g),\"size\":1},{\"containerID\":1,\"hostID\":$gstart,\"size\":65535}]
+null"
+  # and it runs: the container's root is this user
+  ln -s "$MOAT_ROOTFS" "$b/rootfs"
+  jq '.process.terminal = false | .process.args = ["sh", "-c", "cat /proc/self/uid_map"]' "$b/config.json" > "$b/c" &&
+    mv "$b/c" "$b/config.json"
+  run rt run --bundle "$b" "$CID"
+  assert_success
+  assert_line --index 0 --regexp "^ +0 +$(id -u) +1$"
+}
+
 @test "run returns the container's exit status" {
   run_ctr sh -c 'exit 7'
   assert_equal "$status" 7
