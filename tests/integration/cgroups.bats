@@ -317,3 +317,42 @@ open /dev/tun-alias: errno EPERM"
   assert_failure
   assert_output --partial "the container has no cgroup (rootless on cgroup v1 has no delegated cgroup)"
 }
+
+@test "blkio (cgroup v1): throttle limits written, a weight where the kernel has one" {
+  requires_cgroups
+  [ -d /sys/fs/cgroup/blkio ] || skip "no blkio controller mounted on this host"
+  dev=
+  for b in /sys/block/*; do
+    case ${b##*/} in loop*|ram*|zram*|nbd*) continue ;; esac
+    dev=$(cat "$b/dev"); break
+  done
+  [ -n "$dev" ] || skip "no disk block device to throttle"
+  maj=${dev%:*} min=${dev#*:}
+  cfg --argjson ma "$maj" --argjson mi "$min" '.linux.resources.blockIO = {
+      "throttleReadBpsDevice": [{"major": $ma, "minor": $mi, "rate": 1048576}],
+      "throttleWriteIOPSDevice": [{"major": $ma, "minor": $mi, "rate": 100}]}'
+  set_args sleep 100
+  detached
+  d=/sys/fs/cgroup/blkio/moat/$CID
+  run cat "$d/blkio.throttle.read_bps_device"
+  assert_output "$dev 1048576"
+  run cat "$d/blkio.throttle.write_iops_device"
+  assert_output "$dev 100"
+  # seen from inside too (its own cgroup, read-only)
+  run rt exec "$CID" cat /sys/fs/cgroup/blkio/blkio.throttle.read_bps_device
+  assert_output "$dev 1048576"
+  wfile=
+  for f in blkio.weight blkio.bfq.weight; do [ -e "$d/$f" ] && { wfile=$f; break; }; done
+  rt delete --force "$CID"
+  cfg '.linux.resources.blockIO.weight = 300'
+  if [ -n "$wfile" ]; then
+    detached
+    run cat "$d/$wfile"
+    assert_output --regexp "(^| )300$"
+  else
+    # neither CFQ nor BFQ here: refused clearly, not silently dropped
+    run_ctr true
+    assert_failure
+    assert_output --partial "blkio weight is not supported by this kernel"
+  fi
+}
