@@ -78,16 +78,6 @@ static int add_id_maps(struct json_object *lx, bool rootless, moat_error **err)
         json_object_array_add(gm, idmap(0, gs, RANGE));
         return 0;
     }
-    /* Host root asking for the rootless template would get "container root is
-     * me", i.e. host uid 0: a container with the host's root inside.  Refuse;
-     * the root template maps it to an unprivileged range instead.  (uid 0 of a
-     * nested user namespace, as under rootless podman, is a normal user.) */
-    if (geteuid() == 0 && !userns_nested())
-        return moat_err(err, EPERM,
-                        "spec --rootless as root would map the container's root to host root (uid 0): run it as "
-                        "the user who will run the container, or leave out --rootless for the root template (mapped "
-                        "to an unprivileged range of user '%s' in /etc/subuid)",
-                        MOAT_SUBID_OWNER);
     /* A normal user: container root is the user; 1.. come from the user's ranges. */
     json_object_array_add(um, idmap(0, geteuid(), 1));
     json_object_array_add(gm, idmap(0, getegid(), 1));
