@@ -1,13 +1,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "moat/json.h"
 #include "moat/util.h"
-#include <errno.h>
-#include <stddef.h>
 
 #include "runtime/cli.h"
 #include "runtime/runtime_internal.h"
@@ -31,6 +30,15 @@ int cmd_spec(struct rt_cli *cli, int argc, char **argv, moat_error **err)
     }
     if (cli_positional(argc, argv, 0, "[--bundle DIR] [--rootless]", err) < 0)
         return -1;
+    /* Host root asking for the rootless template would get "container root is
+     * me", i.e. host uid 0: a container with the host's root inside.  Refuse;
+     * the root template maps it to an unprivileged range instead.  (uid 0 of a
+     * nested user namespace, as under rootless podman, is a normal user.) */
+    if (rootless && geteuid() == 0 && !userns_nested())
+        return moat_err(err, EPERM,
+                        "spec --rootless as root would map the container's root to host root (uid 0): run it as "
+                        "the user who will run the container, or leave out --rootless for the root template (mapped "
+                        "to an unprivileged range of user 'moat' in /etc/subuid)");
     _cleanup_close_ int dfd = open(bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return moat_err_sys(err, "open bundle '%s'", bundle);

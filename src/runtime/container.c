@@ -337,6 +337,17 @@ static int drive(struct container_plan *plan, int sock, pid_t s1, pid_t *ret_pid
                 moat_err(err, EPROTO, "the container process was ready before its pid was reported");
                 break;
             }
+            if (process_fix_stdio_owner(s2, proc, err) < 0)
+                break;
+            if (spec->hooks.n[OCI_HOOK_START_CONTAINER]) {
+                /* startContainer hooks run in the container: the pid they are
+                 * given is the one seen there (OCI runtime spec, state). */
+                _cleanup_free_ char *state = hook_state_json(plan, m->value > 0 ? m->value : s2, "created");
+                if (sync_send(sock, SYNC_STATE, 0, state) < 0) {
+                    moat_err_sys(err, "send the state to the container process");
+                    break;
+                }
+            }
             free(m);
             *ret_pid = s2;
             return 0;

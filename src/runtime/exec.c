@@ -212,6 +212,8 @@ static int drive_exec(struct container_plan *plan, int sock, pid_t e1, pid_t *re
                 moat_err(err, EPROTO, "the exec process was ready before its pid was reported");
                 break;
             }
+            if (process_fix_stdio_owner(e2, plan->proc, err) < 0)
+                break;
             *ret_pid = e2;
             rc = 0;
             break;

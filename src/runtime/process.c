@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
@@ -73,6 +74,53 @@ int process_write_oom_score_adj(pid_t pid, int value, moat_error **err)
         return moat_err_sys(err, "write oomScoreAdj %d", value);
     }
     return 0;
+}
+
+/* The container's stdio when it is one of our pipes (a shell's `| cat`, the
+ * monitor's, bats'): an anonymous pipe belongs to whoever made it, with mode
+ * 0600, so a container process of another uid could write to fd 1 but not
+ * open /dev/stdout (/proc/self/fd/1) again: "Permission denied".  Like runc's
+ * fixStdioPermissions, the pipe is given to the process's user, by whichever
+ * side may: the host side when the runtime is host root (the pipe's owner,
+ * host root, is unmapped in the container), the container side while it is
+ * still root of its user namespace when the owner is mapped there (rootless:
+ * the user who made the pipe is the container's root).  EPERM and EINVAL (an
+ * id unmapped on that side) just mean "not ours to fix".
+ *
+ * Only anonymous pipes (pipefs): they exist for this process tree alone.  A
+ * regular file, a named FIFO or a terminal is a host object with a life of its
+ * own (a log file, a user's tty): handing it to a subordinate uid would change
+ * it on the host for good, so it keeps its owner, and the container writes to
+ * it through the fd it was given.  /dev/null and other devices are never
+ * touched. */
+#ifndef PIPEFS_MAGIC
+#define PIPEFS_MAGIC 0x50495045
+#endif
+static int fix_stdio_owner(uid_t uid, gid_t gid, moat_error **err)
+{
+    for (int fd = 0; fd < 3; fd++) {
+        struct stat st;
+        struct statfs sf;
+        if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode) || fstatfs(fd, &sf) < 0 || sf.f_type != PIPEFS_MAGIC)
+            continue;
+        uid_t u = uid == (uid_t)-1 || st.st_uid == uid ? (uid_t)-1 : uid;
+        gid_t g = gid == (gid_t)-1 || st.st_gid == gid ? (gid_t)-1 : gid;
+        if (u == (uid_t)-1 && g == (gid_t)-1)
+            continue;
+        if (fchown(fd, u, g) < 0 && errno != EINVAL && errno != EPERM)
+            return moat_err_sys(err, "give the stdio pipe (fd %d) to uid %u gid %u", fd, (unsigned)uid,
+                                (unsigned)gid);
+    }
+    return 0;
+}
+
+int process_fix_stdio_owner(pid_t pid, const struct oci_process *proc, moat_error **err)
+{
+    if (proc->terminal) /* stdio is the container's own pty */
+        return 0;
+    int64_t uid = userns_id_outside(pid, false, proc->user.uid);
+    int64_t gid = userns_id_outside(pid, true, proc->user.gid);
+    return fix_stdio_owner(uid < 0 ? (uid_t)-1 : (uid_t)uid, gid < 0 ? (gid_t)-1 : (gid_t)gid, err);
 }
 
 /* ---- container side ----------------------------------------------------- */
@@ -252,6 +300,10 @@ int process_setup(struct container_plan *plan, struct proc_ready *ready, moat_er
         syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, (p->io_priority_class << 13) | p->io_priority) < 0)
         return moat_err_sys(err, "ioprio_set");
     umask(p->user.has_umask ? p->user.umask : 022);
+    /* the container side of the stdio pipes' hand-over (see fix_stdio_owner),
+     * while we are still root of the user namespace */
+    if (!p->terminal && fix_stdio_owner(p->user.uid, p->user.gid, err) < 0)
+        return -1;
     if (moat_lsm_apply_exec(&plan->lsm, err) < 0)
         return -1;
     if (plan->landlock) {
@@ -295,7 +347,18 @@ void process_wait_and_exec(struct container_plan *plan, struct proc_ready *ready
 {
     const struct oci_process *p = plan->proc;
     moat_error *err = NULL;
-    sync_send(plan->sync_fd, SYNC_READY, 0, NULL);
+    _cleanup_free_ char *state = NULL;
+    bool start_hooks = !plan->is_exec && plan->spec->hooks.n[OCI_HOOK_START_CONTAINER];
+    sync_send(plan->sync_fd, SYNC_READY, (int32_t)getpid(), NULL);
+    if (start_hooks) {
+        /* the state for the startContainer hooks' stdin, sent right after READY */
+        struct sync_msg *m = xmalloc(sizeof(*m));
+        int r = sync_expect(plan->sync_fd, SYNC_STATE, m, &err);
+        state = r < 0 ? NULL : xstrdup(m->text);
+        free(m);
+        if (r < 0)
+            _exit(1);
+    }
     if (plan->exec_fifo >= 0) {
         /* create/start: block until `start` writes to the fifo. */
         char c;
@@ -308,8 +371,7 @@ void process_wait_and_exec(struct container_plan *plan, struct proc_ready *ready
     } else if (sync_expect(plan->sync_fd, SYNC_START, NULL, &err) < 0) {
         _exit(1);
     }
-    if (!plan->is_exec && plan->spec->hooks.n[OCI_HOOK_START_CONTAINER] &&
-        hooks_run(plan->spec, OCI_HOOK_START_CONTAINER, "{}", &err) < 0)
+    if (start_hooks && hooks_run(plan->spec, OCI_HOOK_START_CONTAINER, state, &err) < 0)
         goto fail;
     if (plan->seccomp && p->no_new_privileges) {
         int nfd = -1;

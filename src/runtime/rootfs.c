@@ -432,6 +432,9 @@ static int do_mount(struct rootfs_ctx *c, size_t idx, moat_error **err)
         if (rf && *err && (*err)->errnum == ELOOP)
             return moat_err(err, ELOOP, "mount '%s' (%s): the target in the rootfs is or goes through a symlink; "
                                         "it must be an ordinary directory", dest, type);
+        if (rf && *err && ((*err)->errnum == ENOTDIR || (*err)->errnum == EEXIST))
+            return moat_err(err, ENOTDIR, "mount '%s' (%s): the target in the rootfs is not a directory (an image "
+                                          "planted a file there); it must be an ordinary directory", dest, type);
         return moat_err_wrap(err, "mount target");
     }
     if (m->bind)

@@ -30,9 +30,12 @@ enum sync_type {
     SYNC_CHILD_PID,    /* stage 1 -> parent: the container process is `value` */
     SYNC_HOOKS_REQ,    /* container -> parent: run createRuntime hooks now */
     SYNC_HOOKS_ACK,
-    SYNC_READY,        /* container -> parent: fully set up, waiting for start */
+    SYNC_READY,        /* container -> parent: fully set up, waiting for start;
+                        * value = its pid as seen in its own pid namespace */
     SYNC_START,        /* parent -> container: exec now (run, exec) */
     SYNC_ERROR,        /* child -> parent: value = errno, text = message */
+    SYNC_STATE,        /* parent -> container, after READY when it has startContainer
+                        * hooks: text = the state JSON they get on stdin */
 };
 
 struct sync_msg {
@@ -100,6 +103,9 @@ bool userns_nested(void);
 bool rt_rootless(void);
 /* `uid` of our user namespace as seen from the host's (itself when unmapped). */
 unsigned userns_host_uid(unsigned uid);
+/* Container uid (gid when `gid`) `id` of pid's user namespace as seen from
+ * ours, or -1 when it isn't mapped there. */
+int64_t userns_id_outside(pid_t pid, bool gid, unsigned id);
 
 /* rootfs.c: open bind mount sources on the host side (as root, before the
  * user namespace exists) so that host paths the container's unprivileged root
@@ -127,6 +133,10 @@ int process_find_exec(const char *arg0, char *const *env, char **ret, moat_error
 /* Apply rlimits to another process (the host side holds more privilege). */
 int process_apply_rlimits(pid_t pid, const struct oci_process *proc, bool clamp, moat_error **err);
 int process_write_oom_score_adj(pid_t pid, int value, moat_error **err);
+/* Host side: give our stdio pipes to the user `proc` runs as in pid's user
+ * namespace, so the container can open /dev/stdout and friends (process.c;
+ * process_setup does the container side). */
+int process_fix_stdio_owner(pid_t pid, const struct oci_process *proc, moat_error **err);
 
 /* console.c */
 int console_send_fd(int sock, int fd, const char *name, moat_error **err);

@@ -3,7 +3,14 @@
  * Defaults: user namespace (as root mapped to an unprivileged range owned by
  * the dedicated user "moat" in /etc/subuid; as a normal user to that user's
  * own ranges), an empty capability set, no_new_privs, the default seccomp
- * profile, Docker's masked and read-only paths (and more), a pids limit. */
+ * profile, Docker's masked and read-only paths (and more), a pids limit.
+ *
+ * The rootless template has no linux.resources at all, so no pids limit (nor
+ * a device rule): on cgroup v1 (this project's CI hosts) nothing is delegated
+ * to a normal user, and a limit there fails the container unless the config
+ * also says run.moat.cgroup.optional=true (then it is ignored with a warning).
+ * A user with a delegated cgroup v2 subtree can add linux.resources.pids
+ * themselves; the runtime applies it there. */
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
@@ -169,7 +176,8 @@ int moat_spec_template_ex(bool rootless, bool id_maps, struct json_object **ret,
     if (id_maps && add_id_maps(lx, rootless, err) < 0)
         return -1;
     if (!rootless) {
-        /* Rootless on cgroup v1 has no delegated cgroup: no limits there. */
+        /* Rootless on cgroup v1 has no delegated cgroup: no limits there (see
+         * the top of the file). */
         struct json_object *res = json_object_new_object(), *devs = json_object_new_array(), *deny = json_object_new_object();
         json_object_object_add(deny, "allow", json_object_new_boolean(0));
         json_object_object_add(deny, "access", json_object_new_string("rwm"));

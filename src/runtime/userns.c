@@ -112,21 +112,36 @@ bool rt_rootless(void)
     return geteuid() != 0 || userns_nested();
 }
 
-unsigned userns_host_uid(unsigned uid)
+/* `id` looked up in an id map file (as the kernel shows it to us: the
+ * outside column is in our own user namespace), or -1 when it isn't mapped. */
+static int64_t map_lookup(const char *path, unsigned id)
 {
     char buf[4096];
-    _cleanup_close_ int fd = open("/proc/self/uid_map", O_RDONLY | O_CLOEXEC);
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
     ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
     if (n <= 0)
-        return uid;
+        return -1;
     buf[n] = '\0';
     for (char *line = buf, *next; line && *line; line = next) {
         next = strchr(line, '\n');
         if (next)
             *next++ = '\0';
         unsigned inside, outside, count;
-        if (sscanf(line, "%u %u %u", &inside, &outside, &count) == 3 && uid >= inside && uid - inside < count)
-            return outside + (uid - inside);
+        if (sscanf(line, "%u %u %u", &inside, &outside, &count) == 3 && id >= inside && id - inside < count)
+            return (int64_t)outside + (id - inside);
     }
-    return uid;
+    return -1;
+}
+
+unsigned userns_host_uid(unsigned uid)
+{
+    int64_t r = map_lookup("/proc/self/uid_map", uid);
+    return r < 0 ? uid : (unsigned)r;
+}
+
+int64_t userns_id_outside(pid_t pid, bool gid, unsigned id)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, gid ? "gid_map" : "uid_map");
+    return map_lookup(path, id);
 }

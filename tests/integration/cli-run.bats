@@ -62,6 +62,16 @@ cgfile() {
   assert_output ''
 }
 
+@test "cli run: the container can open /dev/stdout and /dev/stderr (the monitor's pipes)" {
+  run m run --rm busybox sh -c 'echo x > /dev/stdout; echo y > /dev/stderr'
+  assert_success
+  assert_output "x
+y"
+  run m run --rm -u 1000:1000 busybox sh -c 'echo as-user > /dev/stdout'
+  assert_success
+  assert_output as-user
+}
+
 @test "cli run -i: stdin reaches the container, EOF ends it" {
   run sh -c "echo x | $(MOATCMD) run -i --rm busybox cat"
   assert_success

@@ -17,6 +17,34 @@ true"
   assert_output --partial "exists: remove it first"
 }
 
+@test "spec --rootless: the user's own id and ranges; refused as root" {
+  b=$BATS_TEST_TMPDIR/rl
+  mkdir -p "$b"
+  if is_root; then
+    run "$RUNTIME" spec --rootless --bundle "$b"
+    assert_failure
+    assert_equal "${#lines[@]}" 1
+    assert_output --partial "spec --rootless as root would map the container's root to host root (uid 0)"
+    [ ! -e "$b/config.json" ]
+    return 0
+  fi
+  run "$RUNTIME" spec --rootless --bundle "$b"
+  assert_success
+  start=$(awk -F: -v u="$(id -un)" '$1 == u {print $2; exit}' /etc/subuid)
+  gstart=$(awk -F: -v u="$(id -un)" '$1 == u {print $2; exit}' /etc/subgid)
+  run jq -c '.linux.uidMappings, .linux.gidMappings, .linux.resources' "$b/config.json"
+  assert_output "[{\"containerID\":0,\"hostID\":$(id -u),\"size\":1},{\"containerID\":1,\"hostID\":$start,\"size\":65535}]
+[{\"containerID\":0,\"hostID\":$(id -g),\"size\":1},{\"containerID\":1,\"hostID\":$gstart,\"size\":65535}]
+null"
+  # and it runs: the container's root is this user
+  ln -s "$MOAT_ROOTFS" "$b/rootfs"
+  jq '.process.terminal = false | .process.args = ["sh", "-c", "cat /proc/self/uid_map"]' "$b/config.json" > "$b/c" &&
+    mv "$b/c" "$b/config.json"
+  run rt run --bundle "$b" "$CID"
+  assert_success
+  assert_line --index 0 --regexp "^ +0 +$(id -u) +1$"
+}
+
 @test "run returns the container's exit status" {
   run_ctr sh -c 'exit 7'
   assert_equal "$status" 7
@@ -239,22 +267,59 @@ true"
     printf '#!/bin/sh\nread -r state\necho "%s $(echo "$state" | sed -n "s/.*\\"id\\":\\"\\([^\\"]*\\)\\".*/\\1/p")" >> %s\n' "$h" "$log" > "$hd/$h.sh"
     chmod 755 "$hd/$h.sh"
   done
-  # startContainer runs inside the container: give it a hook that exists there
+  # startContainer runs inside the container: the hook directory is bound at
+  # /home there, and the hook keeps the whole state it was given
+  : > "$hd/start.json"; chmod 666 "$hd/start.json"
+  printf '#!/bin/sh\ncat > /home/start.json\necho startContainer >> /home/hooks.log\n' > "$hd/startContainer.sh"
+  chmod 755 "$hd/startContainer.sh"
   cfg --arg d "$hd" '.hooks = {
       "prestart": [{"path": ($d + "/prestart.sh")}],
       "createRuntime": [{"path": ($d + "/createRuntime.sh")}],
       "createContainer": [{"path": ($d + "/createContainer.sh")}],
-      "startContainer": [{"path": "/bin/true"}],
+      "startContainer": [{"path": "/home/startContainer.sh"}],
       "poststart": [{"path": ($d + "/poststart.sh")}],
-      "poststop": [{"path": ($d + "/poststop.sh")}]}'
+      "poststop": [{"path": ($d + "/poststop.sh")}]}
+    | .mounts += [{"destination": "/home", "type": "bind", "source": $d, "options": ["rbind", "rw"]}]'
   run_ctr true
   assert_success
   run cat "$log"
   assert_output "prestart $CID
 createRuntime $CID
 createContainer $CID
+startContainer
 poststart $CID
 poststop $CID"
+  # the OCI state, with the pid as seen in the container (pid 1 of its namespace)
+  run jq -r '.ociVersion != null, .id, .status, .pid, .bundle' "$hd/start.json"
+  assert_success
+  assert_output "true
+$CID
+created
+1
+$(realpath "$BUNDLE")"
+  rm -rf "$hd"
+}
+
+@test "startContainer hooks get the state with create and start too" {
+  hd=$(mktemp -d /tmp/moat-hooks-XXXXXX)
+  chmod 755 "$hd"
+  : > "$hd/start.json"; chmod 666 "$hd/start.json"
+  printf '#!/bin/sh\ncat > /home/start.json\n' > "$hd/hook.sh"
+  chmod 755 "$hd/hook.sh"
+  cfg --arg d "$hd" '.hooks = {"startContainer": [{"path": "/home/hook.sh"}]}
+    | .mounts += [{"destination": "/home", "type": "bind", "source": $d, "options": ["rbind", "rw"]}]
+    | .annotations = {"org.example.k": "v"}'
+  set_args sleep 100
+  rt create --bundle "$BUNDLE" "$CID" < /dev/null > /dev/null 2>&1
+  # nothing before start
+  [ ! -s "$hd/start.json" ]
+  rt start "$CID"
+  wait_for jq -e .id "$hd/start.json" > /dev/null
+  run jq -r '.id, .status, .pid, .annotations["org.example.k"]' "$hd/start.json"
+  assert_output "$CID
+created
+1
+v"
   rm -rf "$hd"
 }
 

@@ -5,6 +5,13 @@ load ../lib/helpers
 
 ns_of() { readlink "/proc/$1/ns/$2"; }
 
+teardown() {
+  delete_all
+  # the shared host mount of the propagation test (and what was mounted under it)
+  if [ -n "${PROP_ROOT:-}" ]; then umount -R "$PROP_ROOT" 2>/dev/null || true; fi
+  true
+}
+
 @test "every namespace of the template is new" {
   set_args sleep 100
   detached
@@ -113,4 +120,36 @@ example.test
   run_ctr sh -c 'mount -t tmpfs x /home && echo mounted'
   assert_output --partial mounted
   ! grep -q " $d " /proc/self/mountinfo
+}
+
+@test "rootfsPropagation: rslave receives a host mount made after start, private doesn't" {
+  requires_root # the host side needs a shared mount of its own, which only root can make
+  PROP_ROOT=$BATS_TEST_TMPDIR/prop-rootfs
+  cp -a "$MOAT_ROOTFS/." "$PROP_ROOT"
+  mkdir -p "$PROP_ROOT/mnt"
+  mount --bind "$PROP_ROOT" "$PROP_ROOT"
+  mount --make-shared "$PROP_ROOT"
+  rm -f "$BUNDLE/rootfs"
+  ln -s "$PROP_ROOT" "$BUNDLE/rootfs"
+  set_args sleep 100
+  for prop in rslave private; do
+    cfg --arg p "$prop" '.linux.rootfsPropagation = $p'
+    detached
+    # mounted on the host after the container started
+    mount -t tmpfs -o size=1m "host-$prop" "$PROP_ROOT/mnt"
+    echo "from-host" > "$PROP_ROOT/mnt/f"
+    run rt exec "$CID" sh -c 'cat /mnt/f 2>&1; grep -c " /mnt " /proc/self/mountinfo'
+    umount "$PROP_ROOT/mnt"
+    rt delete --force "$CID"
+    if [ "$prop" = rslave ]; then
+      assert_output "from-host
+1"
+    else
+      assert_output --partial "No such file or directory"
+      assert_line --index 1 0
+    fi
+  done
+  # and never the other way: a slave's mounts don't reach the host
+  run grep -c " $PROP_ROOT/mnt " /proc/self/mountinfo
+  assert_output 0
 }

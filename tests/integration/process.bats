@@ -175,3 +175,49 @@ new
   assert_success
   assert_output "character special file a:e5"
 }
+
+@test "stdio pipes from the host: /dev/stdout, /dev/stderr and /dev/stdin can be opened (run and exec)" {
+  # the pipes belong to the host user that made them (host root in the root
+  # lane); the runtime gives them to the container's user (runc's fixStdioPermissions)
+  set_args sh -c 'read l < /dev/stdin; echo "out $l" > /dev/stdout; echo err > /dev/stderr'
+  run sh -c "echo piped | $RUNTIME --root $STATE run --bundle $BUNDLE $CID 2>&1 | cat"
+  assert_success
+  assert_output "out piped
+err"
+  # a non-root container user too (a subordinate uid of its own): the host
+  # side hands the pipe over as root, the container's root does rootless
+  cfg '.process.user = {"uid": 1000, "gid": 1000}'
+  run sh -c "echo piped | $RUNTIME --root $STATE run --bundle $BUNDLE $CID 2>&1 | cat"
+  assert_success
+  assert_output "out piped
+err"
+  cfg '.process.user = {"uid": 0, "gid": 0}'
+  set_args sleep 100
+  detached
+  run sh -c "echo piped | $RUNTIME --root $STATE exec $CID sh -c 'read l < /dev/stdin; echo \"exec \$l\" > /dev/stdout; echo exec-err > /dev/stderr' 2>&1 | cat"
+  assert_success
+  assert_output "exec piped
+exec-err"
+  run sh -c "$RUNTIME --root $STATE exec --user 1000:1000 $CID sh -c 'echo exec-user > /dev/stdout' | cat"
+  assert_success
+  assert_output exec-user
+}
+
+@test "stdio that is a host file keeps its owner (only pipes are handed to the container)" {
+  out=$BATS_TEST_TMPDIR/out.log
+  : > "$out"
+  chmod 644 "$out"
+  set_args sh -c 'echo through-the-fd; { echo reopened >> /dev/stdout; } 2>/dev/null || echo reopen-refused'
+  rt run --bundle "$BUNDLE" "$CID" < /dev/null > "$out" 2>&1
+  run cat "$out"
+  assert_line --index 0 through-the-fd
+  if is_root; then
+    # a host root file, mode 644: the container's root (a subordinate uid) may
+    # write through the fd it was given but not open it again
+    assert_line --index 1 reopen-refused
+  else
+    # rootless, the file is the user's and so is the container's root
+    assert_line --index 1 reopened
+  fi
+  assert_equal "$(stat -c %u:%g "$out")" "$(id -u):$(id -g)"
+}

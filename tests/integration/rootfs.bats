@@ -151,3 +151,60 @@ still-writable"
     assert_output made
   fi
 }
+
+@test "a rootfs whose /proc is a plain file is refused, and the file is left alone" {
+  own_rootfs
+  rmdir "$ROOT/proc"
+  echo not-proc > "$ROOT/proc"
+  run_ctr true
+  assert_failure
+  assert_equal "${#lines[@]}" 1
+  assert_output --partial "mount 0 ('/proc')"
+  assert_output --partial "it must be an ordinary directory"
+  [ "$(cat "$ROOT/proc")" = not-proc ]
+  [ -f "$ROOT/proc" ]
+}
+
+@test "/dev/fd, /dev/stdin, /dev/stdout, /dev/stderr and /dev/ptmx" {
+  run_ctr sh -c 'for l in fd stdin stdout stderr ptmx; do echo "$l -> $(readlink /dev/$l)"; done
+                 ls /dev/fd/ | sort -n | head -3 | tr "\n" " "; echo
+                 stat -L -c "ptmx %t:%T" /dev/ptmx
+                 probe open /dev/ptmx
+                 echo via-fd-link > /dev/fd/1'
+  assert_success
+  assert_output "fd -> /proc/self/fd
+stdin -> /proc/self/fd/0
+stdout -> /proc/self/fd/1
+stderr -> /proc/self/fd/2
+ptmx -> pts/ptmx
+0 1 2 
+ptmx 5:2
+ok
+via-fd-link"
+}
+
+@test "pivot_root: the host's root is unreachable and not in the mount table" {
+  marker=$BATS_TEST_TMPDIR/host-only-marker
+  echo host > "$marker"
+  chmod 755 "$BATS_TEST_TMPDIR"
+  chmod 644 "$marker"
+  rootfs=$(realpath "$MOAT_ROOTFS")
+  # the rootfs as the kernel names it: device and path inside that filesystem
+  read -r dev fsroot target < <(findmnt -n -o MAJ:MIN,FSROOT,TARGET -T "$rootfs")
+  want=$(echo "$dev $fsroot/${rootfs#"$target"}" | sed 's|//*|/|g')
+  host_root=$(awk '$5 == "/" {print $3; exit}' /proc/self/mountinfo)
+  set_args sh -c "cat $marker 2>&1; cd /..; ls -di . | cut -d' ' -f1; ls -di / | cut -d' ' -f1
+                  awk '{print \$3, \$4, \$5}' /proc/self/mountinfo"
+  run rt run --bundle "$BUNDLE" "$CID"
+  assert_success
+  assert_line --index 0 --partial "No such file or directory"
+  # /.. is / (no way up to the old root)
+  assert_equal "${lines[1]}" "${lines[2]}"
+  mi=$(printf '%s\n' "${lines[@]:3}")
+  # the one mount at / is the rootfs, not the host's root
+  roots=$(awk '$3 == "/"' <<< "$mi")
+  assert_equal "$roots" "$want /"
+  # and the host's root filesystem is mounted nowhere from its own root
+  run awk -v d="$host_root" '$1 == d && $2 == "/"' <<< "$mi"
+  assert_output ""
+}

@@ -136,3 +136,43 @@ load ../lib/helpers
   assert_success
   assert_output 0
 }
+
+# The LSMs moat applies labels through, as the kernel reports them active.
+lsm_active() {
+  [ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = Y ] && return 0
+  [ -e /sys/fs/selinux/enforce ] && return 0
+  return 1
+}
+
+@test "an AppArmor profile or SELinux label without that LSM: a clear error, or run without it when optional" {
+  lsm_active && skip "AppArmor or SELinux is active on this host: the label would be applied"
+  cfg '.process.apparmorProfile = "moat-default"'
+  run_ctr true
+  assert_failure
+  assert_equal "${#lines[@]}" 1
+  assert_output --partial "AppArmor profile 'moat-default' requested, but AppArmor is not enabled on this host (set run.moat.lsm.optional=true to run without it)"
+  [ ! -d "$STATE/$CID" ]
+  cfg 'del(.process.apparmorProfile) | .process.selinuxLabel = "system_u:system_r:container_t:s0:c1,c2"'
+  run_ctr true
+  assert_failure
+  assert_equal "${#lines[@]}" 1
+  assert_output --partial "SELinux label 'system_u:system_r:container_t:s0:c1,c2' requested, but SELinux is not enabled on this host"
+  cfg '.linux.mountLabel = "system_u:object_r:container_file_t:s0:c1,c2" | del(.process.selinuxLabel)'
+  run_ctr true
+  assert_failure
+  assert_output --partial "SELinux mount label 'system_u:object_r:container_file_t:s0:c1,c2' requested, but SELinux is not enabled"
+  # optional: the container runs, each dropped label named in a warning
+  cfg '.process.apparmorProfile = "moat-default" | .process.selinuxLabel = "system_u:system_r:container_t:s0:c1,c2"
+       | .annotations["run.moat.lsm.optional"] = "true"'
+  run_ctr echo ran
+  assert_success
+  assert_line "moat-runtime: warning: AppArmor profile 'moat-default' requested, but AppArmor is not enabled on this host; running without it (run.moat.lsm.optional=true)"
+  assert_line --partial "warning: SELinux label 'system_u:system_r:container_t:s0:c1,c2' requested, but SELinux is not enabled on this host; running without it"
+  assert_line --partial "warning: SELinux mount label"
+  assert_line ran
+  # a malformed label is refused even when optional
+  cfg '.process.selinuxLabel = "not-a-context"'
+  run_ctr true
+  assert_failure
+  assert_output --partial "is not an SELinux context of the form user:role:type[:level]"
+}
