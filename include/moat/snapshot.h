@@ -11,7 +11,9 @@
  * The runtime mounts a snapshot itself: moat_snapshot_mount() returns a
  * detached mount (fsopen("overlay")/fsmount, or a bind of rootfs/ for copy)
  * for move_mount().  Rootless, it must be called inside a user namespace
- * with a mount namespace of its own. */
+ * with a mount namespace of its own: moat-runtime does that for a container
+ * (the engine hands it the layers in run.moat.overlay.* annotations), and
+ * moat_snapshot_view/moat_snapshot_run below for the engine's own reads. */
 #ifndef MOAT_SNAPSHOT_H
 #define MOAT_SNAPSHOT_H
 
@@ -61,6 +63,23 @@ struct moat_snapshot_mount_opts {
 /* A detached mount of the snapshot's root filesystem, for move_mount(). */
 int moat_snapshot_mount(struct moat_store *s, const struct moat_snapshot *sn, const struct moat_snapshot_mount_opts *o,
                         int *ret_mnt_fd, moat_error **err);
+
+/* The snapshot's tree as its container sees it, read-only (a detached mount
+ * or, for copy, the tree's directory; O_PATH-like, for openat), to read it
+ * before the container starts: its users and groups, the content a new
+ * volume is filled from.  Overlay: the upper directory over the layers,
+ * rootless made in the store's user namespace and handed back.  Not while
+ * the container runs (a second overlay over a live upper directory). */
+int moat_snapshot_view(struct moat_store *s, const struct moat_snapshot *sn, int *ret_fd, moat_error **err);
+
+/* Run fn in a sandboxed child with the snapshot mounted read-write in a mount
+ * namespace of its own (rootless: inside the store's user namespace, so ids
+ * are the container's and every file is reachable); keep_fds stay open there
+ * (at most 4).  For a stopped container's docker cp and export.  fn's error
+ * comes back as this call's. */
+typedef int (*moat_snapshot_fn)(int rootfd, void *arg, moat_error **err);
+int moat_snapshot_run(struct moat_store *s, const struct moat_snapshot *sn, const int *keep_fds, size_t n_keep,
+                      moat_snapshot_fn fn, void *arg, moat_error **err);
 
 /* docker diff: what the container changed, sorted by path.  kind is 'A'
  * (added), 'C' (changed) or 'D' (deleted). */

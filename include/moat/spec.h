@@ -117,7 +117,12 @@ struct moat_spec_in {
     const struct moat_create_req *req;
     const struct moat_image_config *image; /* may be NULL (no image config) */
     const char *container_id;
-    const char *rootfs;                    /* absolute path of the mounted root */
+    const char *rootfs;                    /* absolute path of the mounted root (root.path) */
+    const int *rootfs_view;                /* non-NULL: read users and groups through this fd, not rootfs */
+    /* rootless overlay: root.path is an empty directory, and moat-runtime
+     * mounts these (run.moat.overlay.*) inside the container's namespaces */
+    char *const *overlay_lower;            /* top first; NULL: no overlay */
+    const char *overlay_upper, *overlay_work;
     bool rootless;
     /* Id mapping: container 0.. -> host base.. (root: the container's own
      * slice of the 'moat' range; rootless: built from the user's ranges). */

@@ -35,6 +35,10 @@ ssize_t moat_write_all(int fd, const void *buf, size_t len);
 ssize_t moat_read_all(int fd, void *buf, size_t len);
 /* Read a whole file (fd or path relative to dirfd) with a size bound. */
 int moat_read_fd_bounded(int fd, size_t max, char **ret, size_t *ret_len, moat_error **err);
+/* One fd over a unix socket (SCM_RIGHTS) with a short name as the data; the
+ * received fd is close-on-exec. */
+int moat_send_fd(int sock, int fd, const char *name, moat_error **err);
+int moat_recv_fd(int sock, int *ret_fd, moat_error **err);
 int moat_read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len, moat_error **err);
 /* Write a small string to an existing file (procfs, cgroupfs, sysfs). */
 int moat_write_file_at(int dirfd, const char *path, const char *data, moat_error **err);

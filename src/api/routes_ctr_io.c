@@ -7,21 +7,27 @@
  * rest of the pipe with moat_http_reply_fd.  The child is reaped through a
  * pidfd.
  *
- * The root filesystem a child walks: rootless the snapshot's tree
+ * The root filesystem a child walks: for the copy driver the snapshot's tree
  * (sn->rootfs); as root, while the container runs, the overlay mounted at
  * <dir>/bundle/rootfs; as root otherwise a private mount of the snapshot in
- * a mount namespace of the child's own.  Volumes and binds are mounted only
+ * a mount namespace of the child's own.  A rootless overlay is mounted only
+ * in the container's namespaces: while it runs the child joins its user and
+ * mount namespaces (the engine's uid owns them) and takes a clone of its
+ * root mount alone; when it does not, the child works in the store's
+ * sandbox with the snapshot mounted privately (moat_snapshot_run).  Either
+ * way ids there are the container's own, and PUT can chown.  Volumes and
+ * binds are mounted only
  * in the container's mount namespace, so export leaves them out (like
  * Docker) and docker cp cannot reach files inside a volume: it sees, and
  * writes to, the directory beneath the mount point.
  *
  * Owners as seen inside: as root the container's slice of the 'moat' id
  * range (engine_slice_range, the same numbers config.json's uidMappings
- * hold) is subtracted; rootless the store's mapping (moat_store_info) maps
- * the user's subordinate ids back.  Rootless, PUT leaves extracted files
- * owned by the user (the container's root): without the store's user
- * namespace the engine cannot chown to subordinate ids, so copyUIDGID has
- * no effect there. */
+ * hold) is subtracted; rootless with the copy driver the store's mapping
+ * (moat_store_info) maps the user's subordinate ids back, and PUT leaves
+ * extracted files owned by the user (the container's root): outside a user
+ * namespace the engine cannot chown to subordinate ids, so copyUIDGID has no
+ * effect there.  A rootless overlay's child is inside one: ids as they are. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -70,6 +76,8 @@ struct io_ctx { /* filled before the fork; the child reads its copy */
     struct moat_snapshot *sn;
     char *mounted;     /* as root, running: the overlay's mount point */
     bool mount_needed; /* as root, not running, overlay: mount it privately */
+    pid_t join_pid;    /* rootless overlay, running: its init, whose namespaces the child joins */
+    bool in_sandbox;   /* rootless overlay, not running: moat_snapshot_run */
     char *path;        /* cleaned, absolute */
     const char *ref;   /* as the client named the container (messages) */
     struct archive_ids ids;
@@ -90,8 +98,24 @@ static void child_status(int out, int errnum, const char *msg)
     moat_write_all(out, line, n + 1);
 }
 
+/* Into a running rootless container's user and mount namespaces (by pidfd:
+ * the pid can't be another process's by now), then its root mount alone:
+ * open_tree without AT_RECURSIVE leaves /proc, /dev and volumes out. */
+static int join_rootfd(pid_t pid, moat_error **err)
+{
+    _cleanup_close_ int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pfd < 0)
+        return moat_err_sys(err, "pidfd_open %d", (int)pid);
+    if (setns(pfd, CLONE_NEWUSER | CLONE_NEWNS) < 0)
+        return moat_err_sys(err, "join the container's user and mount namespaces");
+    int fd = open_tree(AT_FDCWD, "/", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    return fd < 0 ? moat_err_sys(err, "clone the container's root mount") : fd;
+}
+
 static int child_rootfd(struct io_ctx *x, moat_error **err)
 {
+    if (x->join_pid > 0)
+        return join_rootfd(x->join_pid, err);
     if (x->mounted) {
         int fd = open(x->mounted, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         return fd < 0 ? moat_err_sys(err, "open the root filesystem '%s'", x->mounted) : fd;
@@ -160,13 +184,37 @@ static void close_others(int *keep, size_t n)
     syscall(SYS_close_range, from, ~0u, 0);
 }
 
+static int child_work_at(struct io_ctx *x, int rootfd, int out, moat_error **err);
+
+struct sandboxed {
+    struct io_ctx *x;
+    int out;
+};
+
+static int sandboxed_work(int rootfd, void *arg, moat_error **err)
+{
+    struct sandboxed *a = arg;
+    return child_work_at(a->x, rootfd, a->out, err);
+}
+
 static int child_work(struct io_ctx *x, int out, moat_error **err)
 {
+    if (x->in_sandbox) {
+        int keep[2] = {out, x->body_fd}, pass[2] = {out, x->body_fd};
+        close_others(keep, 2); /* sorts keep */
+        struct sandboxed a = {x, out};
+        return moat_snapshot_run(x->store, x->sn, pass, x->body_fd >= 0 ? 2 : 1, sandboxed_work, &a, err);
+    }
     _cleanup_close_ int rootfd = child_rootfd(x, err);
     if (rootfd < 0)
         return -1;
     int keep[3] = {out, rootfd, x->body_fd};
     close_others(keep, 3);
+    return child_work_at(x, rootfd, out, err);
+}
+
+static int child_work_at(struct io_ctx *x, int rootfd, int out, moat_error **err)
+{
     const struct archive_ids *ids = x->have_ids ? &x->ids : NULL;
     if (x->kind == IO_EXPORT) {
         child_status(out, 0, "-");
@@ -401,7 +449,18 @@ static bool io_prepare(struct api_call *c, struct moat_container *ctr, struct io
         api_error_reply(c->req, err);
         return false;
     }
-    if (e->rootless) {
+    if (e->rootless && strcmp(x->sn->driver, "copy")) {
+        /* inside the container's (or the store's) user namespace: ids as they are */
+        x->ids.uid[0] = x->ids.gid[0] = (struct archive_idmap){0, 0, 65536};
+        x->ids.n_uid = x->ids.n_gid = 1;
+        x->have_ids = x->chown = true;
+        bool running = ctr->pid > 0 && (ctr->status == CTR_RUNNING || ctr->status == CTR_PAUSED ||
+                                        ctr->status == CTR_RESTARTING);
+        if (running)
+            x->join_pid = ctr->pid;
+        else
+            x->in_sandbox = true;
+    } else if (e->rootless) {
         struct moat_store_info info = {0};
         if (moat_store_info(e->store, &info, &err) < 0) {
             api_error_reply(c->req, err);

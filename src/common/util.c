@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -309,5 +310,44 @@ int moat_private_dir(const char *path, moat_error **err)
                         (unsigned)geteuid());
     if ((st.st_mode & 077) && chmod(path, 0700) < 0)
         return moat_err_sys(err, "make '%s' private", path);
+    return 0;
+}
+
+int moat_send_fd(int sock, int fd, const char *name, moat_error **err)
+{
+    char buf[CMSG_SPACE(sizeof(int))];
+    memset(buf, 0, sizeof(buf));
+    struct iovec iov = {.iov_base = (void *)name, .iov_len = strlen(name) + 1};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf, .msg_controllen = sizeof(buf)};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    ssize_t n;
+    do
+        n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return moat_err_sys(err, "sendmsg (SCM_RIGHTS)");
+    return 0;
+}
+
+int moat_recv_fd(int sock, int *ret_fd, moat_error **err)
+{
+    char name[256];
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {.iov_base = name, .iov_len = sizeof(name)};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf, .msg_controllen = sizeof(buf)};
+    ssize_t n;
+    do
+        n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return moat_err_sys(err, "recvmsg (SCM_RIGHTS)");
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int)))
+        return moat_err(err, EPROTO, "no file descriptor received");
+    memcpy(ret_fd, CMSG_DATA(c), sizeof(int));
     return 0;
 }

@@ -527,11 +527,6 @@ static int name_taken(struct moat_engine *e, const char *name, moat_error **err)
 
 int moat_engine_rootfs_driver(struct moat_engine *e, char **ret_driver, char **ret_reason, moat_error **err)
 {
-    if (e->rootless) {
-        *ret_driver = xstrdup("copy");
-        *ret_reason = xstrdup(MOAT_ROOTLESS_COPY_REASON);
-        return 0;
-    }
     struct moat_store_info in;
     if (moat_store_info(e->store, &in, err) < 0)
         return -1;
@@ -539,6 +534,19 @@ int moat_engine_rootfs_driver(struct moat_engine *e, char **ret_driver, char **r
     *ret_reason = in.reason ? xasprintf("overlay probe failed: %s", in.reason) : NULL;
     moat_store_info_clear(&in);
     return 0;
+}
+
+bool ctr_rootfs_in_container(struct moat_container *c)
+{
+    if (!c->e->rootless)
+        return false;
+    struct moat_snapshot *sn = NULL;
+    _cleanup_error_ moat_error *err = NULL;
+    if (moat_snapshot_get(c->e->store, c->id, &sn, &err) < 0)
+        return false;
+    bool r = strcmp(sn->driver, "copy") != 0;
+    moat_snapshot_free(sn);
+    return r;
 }
 
 /* The container's directories, root filesystem and volumes. */

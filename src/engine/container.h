@@ -105,6 +105,10 @@ int ctr_check(struct moat_engine *e, const struct moat_caller *who, const char *
               struct json_object **ret, moat_error **err);
 int ctr_create(struct moat_engine *e, const struct moat_caller *who, const char *name, const char *body, size_t len, struct moat_container **ret,
                char ***ret_warnings, moat_error **err);
+/* A rootless engine's overlay: the container's root filesystem is mounted only
+ * inside its own mount namespace (moat-runtime made it there), never on the
+ * engine's side. */
+bool ctr_rootfs_in_container(struct moat_container *c);
 /* Write container.json atomically; with err NULL a failure is logged instead. */
 int ctr_save(struct moat_container *c, moat_error **err);
 int ctr_load(struct moat_engine *e, const char *id, struct moat_container **ret, moat_error **err);

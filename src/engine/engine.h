@@ -106,14 +106,11 @@ int moat_engine_image_in_use(void *ctx, const char *image_id, char **ret_contain
 int moat_engine_volume_in_use(void *ctx, const char *name, char **ret_container, moat_error **err);
 size_t moat_engine_count(struct moat_engine *e, const char *status); /* NULL: all; "stopped" */
 /* The snapshot driver containers get here, for create and /info (one rule):
- * rootless, always the copy driver (the runtime mounts a container's root
- * filesystem from the engine's own namespaces, and an overlay mount there
- * would need the engine inside its own user and mount namespace); as root,
- * the store's probe ("overlay", or "copy" when the probe failed).  ret_reason:
- * why copy, or NULL (both strings the caller's). */
-#define MOAT_ROOTLESS_COPY_REASON                                                                                      \
-    "rootless engine: containers get a copied root filesystem (an overlay would need the engine inside its own "      \
-    "user and mount namespace)"
+ * the store's probe ("overlay", or "copy" when the probe failed), made as
+ * root in the engine's namespaces and rootless in the store's own user and
+ * mount namespace, where moat-runtime will mount a rootless container's
+ * overlay too (run.moat.overlay.*).  ret_reason: why copy, or NULL (both
+ * strings the caller's). */
 int moat_engine_rootfs_driver(struct moat_engine *e, char **ret_driver, char **ret_reason, moat_error **err);
 /* <run>/moat.sock for this user (the CLI's default endpoint too). */
 char *moat_engine_default_socket(void);

@@ -204,6 +204,15 @@ static int prepare(struct moat_exec *x, bool tty, moat_error **err)
     if (moat_json_parse_file_at(AT_FDCWD, cfgpath, 16u << 20, "config.json", &cfg, err) < 0)
         return -1;
     x->er->tty = tty;
+    if (x->er->user && x->er->user[0] && c->pid > 0 && ctr_rootfs_in_container(c)) {
+        /* exec -u NAME: the names are in the container's own mount of its root
+         * (the engine owns its user namespace, so /proc/PID/root is open to it) */
+        struct json_object *root = NULL;
+        if (json_object_object_get_ex(cfg, "root", &root) && json_object_is_type(root, json_type_object)) {
+            _cleanup_free_ char *p = xasprintf("/proc/%d/root", (int)c->pid);
+            json_object_object_add(root, "path", json_object_new_string(p));
+        }
+    }
     if (moat_spec_exec_process(cfg, x->er, &proc, err) < 0)
         return -1;
     char *dir = xasprintf("%s/exec-%.12s", c->run_dir, x->id);

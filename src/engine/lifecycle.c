@@ -252,17 +252,46 @@ static int userns_for(struct moat_container *c, int *ret_fd, moat_error **err)
     return 0;
 }
 
-/* The root filesystem: returns the path config.json's root.path gets. */
-static int mount_rootfs(struct moat_container *c, char **ret_path, moat_error **err)
+/* The root filesystem of a start: root.path, a read-only way in for the
+ * engine's own reads (users and groups, a new volume's content) and, for a
+ * rootless overlay, the snapshot whose layers moat-runtime mounts. */
+struct rootfs_plan {
+    char *path;
+    int view;                /* O_PATH-like directory fd of the tree as the container will see it */
+    struct moat_snapshot *ovl; /* rootless overlay: run.moat.overlay.* come from it */
+};
+
+static void rootfs_plan_clear(struct rootfs_plan *p)
+{
+    free(p->path);
+    if (p->view >= 0)
+        close(p->view);
+    moat_snapshot_free(p->ovl);
+    *p = (struct rootfs_plan){.view = -1};
+}
+
+static int mount_rootfs(struct moat_container *c, struct rootfs_plan *ret, moat_error **err)
 {
     struct moat_engine *e = c->e;
+    *ret = (struct rootfs_plan){.view = -1};
     struct moat_snapshot *sn = NULL;
     if (moat_snapshot_get(e->store, c->id, &sn, err) < 0)
         return moat_err_wrap(err, "the root filesystem of %.12s", c->id);
     int rc = 0;
-    if (e->rootless || !strcmp(sn->driver, "copy")) {
-        /* Rootless: the copy driver's tree, already owned by the user's mapped ids. */
-        *ret_path = xstrdup(sn->rootfs);
+    if (!strcmp(sn->driver, "copy")) {
+        /* the copy driver's tree (rootless: already owned by the user's mapped ids) */
+        ret->path = xstrdup(sn->rootfs);
+        ret->view = open(sn->rootfs, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (ret->view < 0)
+            rc = moat_err_sys(err, "open '%s'", sn->rootfs);
+    } else if (e->rootless) {
+        /* The engine has no mount namespace to mount in: moat-runtime mounts
+         * the overlay on the empty rootfs/ inside the container's user and
+         * mount namespaces; the engine reads through a read-only view. */
+        ret->path = xstrdup(sn->rootfs);
+        if (moat_snapshot_view(e->store, sn, &ret->view, err) < 0)
+            rc = -1;
+        ret->ovl = TAKE_PTR(sn);
     } else {
         _cleanup_free_ char *target = xasprintf("%s/bundle/rootfs", c->dir);
         umount2(target, MNT_DETACH);
@@ -277,10 +306,15 @@ static int mount_rootfs(struct moat_container *c, char **ret_path, moat_error **
             rc = moat_err_sys(err, "move_mount the root filesystem onto '%s'", target);
         if (rc == 0) {
             c->rootfs_mounted = true;
-            *ret_path = TAKE_PTR(target);
+            ret->view = open(target, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (ret->view < 0)
+                rc = moat_err_sys(err, "open '%s'", target);
+            ret->path = TAKE_PTR(target);
         }
     }
     moat_snapshot_free(sn);
+    if (rc < 0)
+        rootfs_plan_clear(ret);
     return rc;
 }
 
@@ -301,13 +335,10 @@ static void strv_add2(char ***v, const char *a, const char *b)
 }
 
 /* Volumes first filled from the image (Docker's copy-up), once. */
-static int populate_volumes(struct moat_container *c, const char *rootfs, moat_error **err)
+static int populate_volumes(struct moat_container *c, int rfd, moat_error **err)
 {
     if (c->populated)
         return 0;
-    _cleanup_close_ int rfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (rfd < 0)
-        return moat_err_sys(err, "open '%s'", rootfs);
     for (size_t i = 0; i < c->n_vols; i++) {
         struct ctr_volume *v = &c->vols[i];
         if (!v->populate || !v->name)
@@ -352,7 +383,8 @@ static struct moat_caller engine_caller(const struct moat_container *c, const ch
                                 .identity = "engine", .action = action, .object = c->id};
 }
 
-static int write_spec(struct moat_container *c, const struct moat_caller *who, const char *rootfs, moat_error **err)
+static int write_spec(struct moat_container *c, const struct moat_caller *who, const struct rootfs_plan *rp,
+                      moat_error **err)
 {
     if (recheck_binds(c, err) < 0)
         return -1;
@@ -408,7 +440,9 @@ static int write_spec(struct moat_container *c, const struct moat_caller *who, c
     }
     struct moat_spec_in in = {
         .policy = pol,
-        .req = c->req, .image = have_img ? img.config : NULL, .container_id = c->id, .rootfs = rootfs,
+        .req = c->req, .image = have_img ? img.config : NULL, .container_id = c->id, .rootfs = rp->path,
+        .rootfs_view = &rp->view, .overlay_lower = rp->ovl ? rp->ovl->lower : NULL,
+        .overlay_upper = rp->ovl ? rp->ovl->upper : NULL, .overlay_work = rp->ovl ? rp->ovl->work : NULL,
         .rootless = c->e->rootless, .uid_base = ub, .gid_base = gb, .id_range = sz, .mounts = mounts,
         .n_mounts = c->n_vols, .cgroup_parent = c->e->rootless ? NULL : "/moat",
         .host_network = c->req->network_mode && !strcmp(c->req->network_mode, "host")};
@@ -545,10 +579,12 @@ int ctr_start(struct moat_container *c, const struct moat_caller *who, moat_erro
         event_free(c->restart_timer);
         c->restart_timer = NULL;
     }
-    _cleanup_free_ char *rootfs = NULL;
-    if (mount_rootfs(c, &rootfs, err) < 0)
+    struct rootfs_plan rp;
+    if (mount_rootfs(c, &rp, err) < 0)
         return -1;
-    if (populate_volumes(c, rootfs, err) < 0 || write_spec(c, who, rootfs, err) < 0) {
+    int prc = populate_volumes(c, rp.view, err) < 0 || write_spec(c, who, &rp, err) < 0 ? -1 : 0;
+    rootfs_plan_clear(&rp); /* the view is closed before the container mounts its own overlay */
+    if (prc < 0) {
         unmount_rootfs(c);
         return -1;
     }

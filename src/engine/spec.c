@@ -499,7 +499,8 @@ static int process_user(const struct moat_spec_in *in, struct json_object *proc,
                         moat_error **err)
 {
     struct spec_ids ids = {0};
-    if (spec_resolve_user(in->rootfs, user, in->req->group_add, &ids, err) < 0)
+    if ((in->rootfs_view ? spec_resolve_user_at(*in->rootfs_view, user, in->req->group_add, &ids, err)
+                         : spec_resolve_user(in->rootfs, user, in->req->group_add, &ids, err)) < 0)
         return -1;
     struct json_object *u = json_object_new_object();
     json_object_object_add(u, "uid", json_object_new_int64(ids.uid));
@@ -605,6 +606,22 @@ static int build_linux(const struct moat_spec_in *in, struct json_object *c, con
         json_object_object_add(ann, "run.moat.cgroup.optional", json_object_new_string("true"));
     if (so->landlock)
         json_object_object_add(ann, "run.moat.landlock", json_object_new_string("true"));
+    if (in->overlay_lower && in->overlay_lower[0]) {
+        size_t len = 1;
+        for (size_t i = 0; in->overlay_lower[i]; i++)
+            len += strlen(in->overlay_lower[i]) + 1;
+        _cleanup_free_ char *l = xcalloc(1, len);
+        for (size_t i = 0; in->overlay_lower[i]; i++) {
+            if (i)
+                strcat(l, ":");
+            strcat(l, in->overlay_lower[i]);
+        }
+        json_object_object_add(ann, "run.moat.overlay.lowerdir", json_object_new_string(l));
+        if (in->overlay_upper && in->overlay_work) {
+            json_object_object_add(ann, "run.moat.overlay.upperdir", json_object_new_string(in->overlay_upper));
+            json_object_object_add(ann, "run.moat.overlay.workdir", json_object_new_string(in->overlay_work));
+        }
+    }
     return 0;
 }
 

@@ -24,6 +24,9 @@ struct spec_ids {
  * group_add: HostConfig.GroupAdd (names or gids). */
 int spec_resolve_user(const char *rootfs, const char *user, char *const *group_add, struct spec_ids *ret,
                       moat_error **err);
+/* The same through an open directory of the root (rootfd >= 0). */
+int spec_resolve_user_at(int rootfd, const char *user, char *const *group_add, struct spec_ids *ret,
+                         moat_error **err);
 
 /* Env: replace the same key or append; "KEY" alone removes KEY. */
 void spec_env_set(char ***env, const char *kv);

@@ -171,6 +171,13 @@ int spec_resolve_user(const char *rootfs, const char *user, char *const *group_a
         if (rootfd < 0)
             return moat_err_sys(err, "open the container's root '%s'", rootfs);
     }
+    return spec_resolve_user_at(rootfd, user, group_add, ret, err);
+}
+
+int spec_resolve_user_at(int rootfd, const char *user, char *const *group_add, struct spec_ids *ret,
+                         moat_error **err)
+{
+    *ret = (struct spec_ids){0};
     _cleanup_free_ char *u = xstrdup(user && user[0] ? user : "0");
     char *g = strchr(u, ':');
     if (g)

@@ -9,6 +9,7 @@
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/xattr.h>
@@ -18,6 +19,7 @@
 #include "image/image_internal.h"
 #include "moat/json.h"
 #include "moat/log.h"
+#include "moat/overlay.h"
 #include "moat/snapshot.h"
 #include "moat/util.h"
 
@@ -245,37 +247,6 @@ int snapshot_usage(struct moat_store *s, size_t *ret_n, uint64_t *ret_bytes, moa
 
 /* ---- the overlay mount ------------------------------------------------------------- */
 
-static int fs_fail(int fsfd, const char *what, moat_error **err)
-{
-    int saved = errno;
-    char buf[512];
-    ssize_t n = read(fsfd, buf, sizeof(buf) - 1);
-    if (n > 2) {
-        buf[n] = '\0';
-        char *nl = strchr(buf, '\n');
-        if (nl)
-            *nl = '\0';
-        return moat_err(err, saved, "overlay: %s: %s (%s)", what, buf + 2, strerror(saved));
-    }
-    return moat_err_errno(err, saved, "overlay: %s", what);
-}
-
-/* lowerdir+ / upperdir / workdir by fd (kernel >= 6.13), else by path (lowerdir+
- * since 6.8), else the whole lowerdir string. */
-static int set_layer(int fsfd, const char *key, int fd, const char *path, int *mode, moat_error **err)
-{
-    if (*mode == 0) {
-        if (fsconfig(fsfd, FSCONFIG_SET_FD, key, NULL, fd) == 0)
-            return 0;
-        if (errno != EINVAL)
-            return fs_fail(fsfd, key, err);
-        *mode = 1;
-    }
-    if (fsconfig(fsfd, FSCONFIG_SET_STRING, key, path, 0) < 0)
-        return fs_fail(fsfd, key, err);
-    return 0;
-}
-
 /* Open a layer directory, id-mapped into userns_fd when asked.  overlayfs
  * clones each layer's mount and refuses a detached one, so an id-mapped
  * layer is attached first on <snapshot>/idmap-N (in the caller's mount
@@ -326,62 +297,49 @@ static void detach_all(char **attached)
     moat_strv_free(attached);
 }
 
-static int overlay_config(int fsfd, const struct moat_snapshot *sn, const struct moat_snapshot_mount_opts *o,
-                          char ***attached, moat_error **err)
+static int overlay_mount(const struct moat_snapshot *sn, const struct moat_snapshot_mount_opts *o, int *ret,
+                         moat_error **err)
 {
-    if (fsconfig(fsfd, FSCONFIG_SET_STRING, "source", "moat", 0) < 0 ||
-        fsconfig(fsfd, FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0)
-        return fs_fail(fsfd, "userxattr", err);
-    int mode = 0;
+    size_t n = moat_strv_len(sn->lower);
+    if (n > MOAT_OVERLAY_MAX_LAYERS)
+        return moat_err(err, E2BIG, "snapshot %s: %zu layers", sn->id, n);
+    struct moat_overlay_dir lower[MOAT_OVERLAY_MAX_LAYERS];
+    size_t k = 0;
+    char **attached = NULL;
+    int rc = 0;
     /* the same layer twice: only its topmost place counts */
-    for (size_t i = 0; sn->lower[i]; i++) {
+    for (size_t i = 0; i < n && rc == 0; i++) {
         bool dup = false;
         for (size_t j = 0; j < i && !dup; j++)
             dup = !strcmp(sn->lower[j], sn->lower[i]);
         if (dup)
             continue;
         char *at = NULL;
-        _cleanup_close_ int fd = layer_fd(sn, i, o ? o->userns_fd : -1, &at, err);
+        int fd = layer_fd(sn, i, o ? o->userns_fd : -1, &at, err);
         if (at) {
-            moat_strv_push(attached, at);
+            moat_strv_push(&attached, at);
             free(at);
         }
-        if (fd < 0 || set_layer(fsfd, "lowerdir+", fd, sn->lower[i], &mode, err) < 0)
-            return -1;
+        if (fd < 0)
+            rc = -1;
+        else
+            lower[k++] = (struct moat_overlay_dir){fd, sn->lower[i]};
     }
-    if (!o || !o->read_only) {
-        _cleanup_close_ int ufd = open(sn->upper, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        _cleanup_close_ int wfd = open(sn->work, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    _cleanup_close_ int ufd = -1, wfd = -1;
+    bool rw = !o || !o->read_only;
+    if (rc == 0 && rw) {
+        ufd = open(sn->upper, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        wfd = open(sn->work, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (ufd < 0 || wfd < 0)
-            return moat_err_sys(err, "open upper/work of snapshot %s", sn->id);
-        if (set_layer(fsfd, "upperdir", ufd, sn->upper, &mode, err) < 0 ||
-            set_layer(fsfd, "workdir", wfd, sn->work, &mode, err) < 0)
-            return -1;
+            rc = moat_err_sys(err, "open upper/work of snapshot %s", sn->id);
     }
-    if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
-        return fs_fail(fsfd, "create", err);
-    return 0;
-}
-
-static int overlay_mount(const struct moat_snapshot *sn, const struct moat_snapshot_mount_opts *o, int *ret,
-                         moat_error **err)
-{
-    _cleanup_close_ int fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
-    if (fsfd < 0)
-        return moat_err_sys(err, "fsopen overlay");
-    char **attached = NULL;
-    int rc = overlay_config(fsfd, sn, o, &attached, err);
-    int m = -1;
-    if (rc == 0) {
-        m = fsmount(fsfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV | (o && o->read_only ? MOUNT_ATTR_RDONLY : 0));
-        if (m < 0)
-            rc = moat_err_sys(err, "fsmount overlay");
-    }
+    struct moat_overlay_dir up = {ufd, sn->upper}, wk = {wfd, sn->work};
+    if (rc == 0)
+        rc = moat_overlay_mount(lower, k, rw ? &up : NULL, rw ? &wk : NULL, MOUNT_ATTR_NODEV, ret, err);
+    for (size_t i = 0; i < k; i++)
+        close(lower[i].fd);
     detach_all(attached); /* the overlay holds its own clones of the layers */
-    if (rc < 0)
-        return -1;
-    *ret = m;
-    return 0;
+    return rc;
 }
 
 int moat_snapshot_mount(struct moat_store *s, const struct moat_snapshot *sn, const struct moat_snapshot_mount_opts *o,
@@ -405,6 +363,99 @@ int moat_snapshot_mount(struct moat_store *s, const struct moat_snapshot *sn, co
     if (overlay_mount(sn, o, ret, err) < 0)
         return moat_err_wrap(err, "mount snapshot %s", sn->id);
     return 0;
+}
+
+/* ---- a read-only view, and work on a private mount ------------------------------------- */
+
+/* The snapshot as its container sees it, read-only: its upper directory as
+ * the top layer (no work directory: nothing is written). */
+static int view_mount(const struct moat_snapshot *sn, int *ret, moat_error **err)
+{
+    size_t n = moat_strv_len(sn->lower);
+    char **lower = xcalloc(n + 2, sizeof(char *));
+    lower[0] = sn->upper;
+    for (size_t i = 0; i < n; i++)
+        lower[i + 1] = sn->lower[i];
+    struct moat_snapshot v = *sn;
+    v.lower = lower;
+    struct moat_snapshot_mount_opts o = {.userns_fd = -1, .read_only = true};
+    int rc = overlay_mount(&v, &o, ret, err);
+    free(lower);
+    return rc;
+}
+
+struct view_arg {
+    const struct moat_snapshot *sn;
+    int sock;
+};
+
+static int view_job(void *argp, struct json_object **ret, moat_error **err)
+{
+    (void)ret;
+    struct view_arg *a = argp;
+    _cleanup_close_ int m = -1;
+    if (view_mount(a->sn, &m, err) < 0)
+        return -1;
+    return moat_send_fd(a->sock, m, "view", err);
+}
+
+int moat_snapshot_view(struct moat_store *s, const struct moat_snapshot *sn, int *ret_fd, moat_error **err)
+{
+    if (!strcmp(sn->driver, "copy")) {
+        int fd = open(sn->rootfs, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        return fd < 0 ? moat_err_sys(err, "open '%s'", sn->rootfs) : (*ret_fd = fd, 0);
+    }
+    if (!s->ns.enabled) /* root: the engine's own mount namespace may hold a detached mount */
+        return view_mount(sn, ret_fd, err) < 0 ? moat_err_wrap(err, "view of snapshot %s", sn->id) : 0;
+    /* Rootless: the overlay can only be made inside the store's user
+     * namespace; the detached mount comes back over a socket and stays
+     * usable here (its files are read with the caller's own rights). */
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        return moat_err_sys(err, "socketpair");
+    struct view_arg a = {sn, sv[1]};
+    struct sbx_opts o = {.userns = &s->ns, .write_fd = -1, .mount_ns = true, .keep_fds = {sv[1]}, .n_keep = 1};
+    int rc = store_lock(s, LOCK_SH, err);
+    if (rc == 0) {
+        rc = sbx_run(&o, view_job, &a, NULL, err);
+        store_unlock(s);
+    }
+    close(sv[1]);
+    if (rc == 0)
+        rc = moat_recv_fd(sv[0], ret_fd, err);
+    close(sv[0]);
+    return rc < 0 ? moat_err_wrap(err, "view of snapshot %s", sn->id) : 0;
+}
+
+struct run_arg {
+    struct moat_store *s;
+    const struct moat_snapshot *sn;
+    moat_snapshot_fn fn;
+    void *arg;
+};
+
+static int run_job(void *argp, struct json_object **ret, moat_error **err)
+{
+    (void)ret;
+    struct run_arg *a = argp;
+    _cleanup_close_ int m = -1;
+    if (moat_snapshot_mount(a->s, a->sn, NULL, &m, err) < 0)
+        return -1;
+    return a->fn(m, a->arg, err);
+}
+
+int moat_snapshot_run(struct moat_store *s, const struct moat_snapshot *sn, const int *keep_fds, size_t n_keep,
+                      moat_snapshot_fn fn, void *arg, moat_error **err)
+{
+    struct sbx_opts o = {.userns = &s->ns, .write_fd = -1, .mount_ns = true};
+    if (n_keep > ARRAY_SIZE(o.keep_fds))
+        return moat_err(err, EINVAL, "moat_snapshot_run: %zu fds to keep", n_keep);
+    for (size_t i = 0; i < n_keep; i++)
+        o.keep_fds[o.n_keep++] = keep_fds[i];
+    struct run_arg a = {s, sn, fn, arg};
+    /* no store lock: the snapshot's record keeps its layers from garbage
+     * collection, and the caller may have closed the lock's fd */
+    return sbx_run(&o, run_job, &a, NULL, err);
 }
 
 /* ---- the driver probe -------------------------------------------------------------- */

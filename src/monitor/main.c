@@ -173,15 +173,9 @@ int mon_console_receive(struct mon *m, moat_error **err)
         return moat_err_sys(err, "accept on the console socket");
     struct timeval tv = {.tv_sec = 5};
     setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    char name[256], cbuf[CMSG_SPACE(sizeof(int))];
-    struct iovec iov = {.iov_base = name, .iov_len = sizeof(name)};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
-    ssize_t n = recvmsg(c, &msg, MSG_CMSG_CLOEXEC);
-    struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
-    if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int)))
-        return moat_err(err, EPROTO, "the runtime sent no terminal on the console socket");
-    int master;
-    memcpy(&master, CMSG_DATA(cm), sizeof(int));
+    int master = -1;
+    if (moat_recv_fd(c, &master, err) < 0)
+        return moat_err_wrap(err, "the runtime sent no terminal on the console socket");
     int fl = fcntl(master, F_GETFL);
     if (fl < 0 || fcntl(master, F_SETFL, fl | O_NONBLOCK) < 0) {
         close(master);

@@ -32,40 +32,15 @@ int console_connect(const char *path, moat_error **err)
 
 int console_send_fd(int sock, int fd, const char *name, moat_error **err)
 {
-    char buf[CMSG_SPACE(sizeof(int))];
-    memset(buf, 0, sizeof(buf));
-    struct iovec iov = {.iov_base = (void *)name, .iov_len = strlen(name) + 1};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf, .msg_controllen = sizeof(buf)};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    ssize_t n;
-    do
-        n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
-    if (n < 0)
-        return moat_err_sys(err, "send the terminal to the console socket");
+    if (moat_send_fd(sock, fd, name, err) < 0)
+        return moat_err_wrap(err, "send the terminal to the console socket");
     return 0;
 }
 
 int console_recv_fd(int sock, int *ret_fd, moat_error **err)
 {
-    char name[256];
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct iovec iov = {.iov_base = name, .iov_len = sizeof(name)};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf, .msg_controllen = sizeof(buf)};
-    ssize_t n;
-    do
-        n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-    while (n < 0 && errno == EINTR);
-    if (n < 0)
-        return moat_err_sys(err, "receive the terminal");
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    if (!c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int)))
-        return moat_err(err, EPROTO, "no terminal received from the container");
-    memcpy(ret_fd, CMSG_DATA(c), sizeof(int));
+    if (moat_recv_fd(sock, ret_fd, err) < 0)
+        return moat_err_wrap(err, "receive the terminal from the container");
     return 0;
 }
 

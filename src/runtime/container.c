@@ -50,6 +50,7 @@ void container_plan_clear(struct container_plan *p)
             close(p->bind_fds[i]);
     free(p->bind_fds);
     p->bind_fds = NULL;
+    rootfs_overlay_free(p->overlay);
     oci_spec_free(p->spec);
     free(p->bundle);
     free(p->rootfs);
@@ -120,6 +121,8 @@ int container_plan_prepare(struct container_plan *plan, const struct moat_rt_opt
     plan->rootfs_fd = open(real, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (plan->rootfs_fd < 0)
         return moat_err_sys(err, "open rootfs '%s'", real);
+    if (rootfs_overlay_prepare(spec, &plan->overlay, err) < 0)
+        return -1;
 
     if (moat_lsm_plan_make(spec, spec->process, &plan->lsm, err) < 0 ||
         moat_landlock_prepare(spec, &plan->landlock, err) < 0)

@@ -6,6 +6,7 @@
  * namespace, before pivot_root. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/magic.h>
 #include <sched.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 
 #include "runtime/runtime_internal.h"
 #include "moat/log.h"
+#include "moat/overlay.h"
 #include "moat/path.h"
 #include "moat/util.h"
 
@@ -692,6 +694,116 @@ static int do_pivot(struct rootfs_ctx *c, moat_error **err)
     return 0;
 }
 
+/* ---- run.moat.overlay.* ---------------------------------------------------------------------- */
+
+#define OVL_LOWER "run.moat.overlay.lowerdir"
+#define OVL_UPPER "run.moat.overlay.upperdir"
+#define OVL_WORK "run.moat.overlay.workdir"
+
+void rootfs_overlay_free(struct rootfs_overlay *o)
+{
+    if (!o)
+        return;
+    moat_strv_free(o->lower);
+    free(o->upper);
+    free(o->work);
+    free(o);
+}
+
+static int overlay_dir(const char *key, const char *path, int *ret_fd, moat_error **err)
+{
+    if (path[0] != '/' || strchr(path, ',') || strlen(path) >= PATH_MAX)
+        return moat_err(err, EINVAL, "config.json: /annotations/%s: '%.200s' is not an absolute path without ','",
+                        key, path);
+    int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return moat_err_sys(err, "config.json: /annotations/%s: '%.200s'", key, path);
+    *ret_fd = fd;
+    return 0;
+}
+
+int rootfs_overlay_prepare(const struct oci_spec *spec, struct rootfs_overlay **ret, moat_error **err)
+{
+    *ret = NULL;
+    const char *lower = oci_annotation(spec, OVL_LOWER), *upper = oci_annotation(spec, OVL_UPPER),
+               *work = oci_annotation(spec, OVL_WORK);
+    if (!lower) {
+        if (upper || work)
+            return moat_err(err, EINVAL, "config.json: /annotations: %s needs %s", upper ? OVL_UPPER : OVL_WORK,
+                            OVL_LOWER);
+        return 0;
+    }
+    if (!upper != !work)
+        return moat_err(err, EINVAL, "config.json: /annotations: %s and %s go together", OVL_UPPER, OVL_WORK);
+    struct rootfs_overlay *o = xcalloc(1, sizeof(*o));
+    o->lower = xcalloc(1, sizeof(char *));
+    int rc = 0;
+    _cleanup_free_ char *copy = xstrdup(lower);
+    for (char *save = NULL, *t = strtok_r(copy, ":", &save); t && rc == 0; t = strtok_r(NULL, ":", &save)) {
+        if (moat_strv_len(o->lower) >= MOAT_OVERLAY_MAX_LAYERS) {
+            rc = moat_err(err, E2BIG, "config.json: /annotations/%s: more than %d layers", OVL_LOWER,
+                          MOAT_OVERLAY_MAX_LAYERS);
+            break;
+        }
+        moat_strv_push(&o->lower, t);
+    }
+    o->n_lower = moat_strv_len(o->lower);
+    if (rc == 0 && o->n_lower == 0)
+        rc = moat_err(err, EINVAL, "config.json: /annotations/%s: no layer", OVL_LOWER);
+    /* checked now, so a bad path is one clear error before anything starts */
+    int fd = -1;
+    for (size_t i = 0; rc == 0 && i < o->n_lower; i++)
+        if ((rc = overlay_dir(OVL_LOWER, o->lower[i], &fd, err)) == 0)
+            close(fd);
+    if (rc == 0 && upper) {
+        o->upper = xstrdup(upper);
+        o->work = xstrdup(work);
+        if ((rc = overlay_dir(OVL_UPPER, upper, &fd, err)) == 0)
+            close(fd);
+        if (rc == 0 && (rc = overlay_dir(OVL_WORK, work, &fd, err)) == 0)
+            close(fd);
+    }
+    if (rc < 0) {
+        rootfs_overlay_free(o);
+        return -1;
+    }
+    *ret = o;
+    return 0;
+}
+
+/* The overlay, made here: in the container's user namespace (it owns this
+ * mount namespace, so a normal user may mount overlayfs) and before anything
+ * is mounted beneath root.path.  overlayfs takes only layers whose mounts are
+ * in the mounter's own namespace, so the directories are opened again here
+ * (the same paths: nothing has been mounted over them yet). */
+static int mount_overlay_root(const struct rootfs_overlay *o, int *ret, moat_error **err)
+{
+    struct moat_overlay_dir *lower = xcalloc(o->n_lower, sizeof(*lower));
+    int upper_fd = -1, work_fd = -1, rc = 0;
+    for (size_t i = 0; i < o->n_lower; i++)
+        lower[i] = (struct moat_overlay_dir){-1, o->lower[i]};
+    for (size_t i = 0; i < o->n_lower && rc == 0; i++)
+        rc = overlay_dir(OVL_LOWER, o->lower[i], &lower[i].fd, err);
+    if (rc == 0 && o->upper) {
+        rc = overlay_dir(OVL_UPPER, o->upper, &upper_fd, err);
+        if (rc == 0)
+            rc = overlay_dir(OVL_WORK, o->work, &work_fd, err);
+    }
+    struct moat_overlay_dir up = {upper_fd, o->upper}, wk = {work_fd, o->work};
+    if (rc == 0)
+        rc = moat_overlay_mount(lower, o->n_lower, o->upper ? &up : NULL, o->upper ? &wk : NULL, MOUNT_ATTR_NODEV,
+                                ret, err);
+    for (size_t i = 0; i < o->n_lower; i++)
+        if (lower[i].fd >= 0)
+            close(lower[i].fd);
+    if (upper_fd >= 0)
+        close(upper_fd);
+    if (work_fd >= 0)
+        close(work_fd);
+    free(lower);
+    return rc < 0 ? moat_err_wrap(err, "the root filesystem (%s)", OVL_LOWER) : 0;
+}
+
 int rootfs_setup(struct container_plan *plan, rootfs_hook_cb hooks_cb, moat_error **err)
 {
     const struct oci_spec *spec = plan->spec;
@@ -707,9 +819,14 @@ int rootfs_setup(struct container_plan *plan, rootfs_hook_cb hooks_cb, moat_erro
     /* The working directory is the rootfs (stage 1 went there with the
      * runtime's credentials): bind it onto itself, by fd, without walking the
      * host path, and keep the new mount's fd as the root of everything below. */
-    c.rootfd = open_tree(AT_FDCWD, ".", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
-    if (c.rootfd < 0)
-        return moat_err_sys(err, "bind the rootfs '%s'", plan->rootfs);
+    if (plan->overlay) {
+        if (mount_overlay_root(plan->overlay, &c.rootfd, err) < 0)
+            return -1;
+    } else {
+        c.rootfd = open_tree(AT_FDCWD, ".", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+        if (c.rootfd < 0)
+            return moat_err_sys(err, "bind the rootfs '%s'", plan->rootfs);
+    }
     if (move_mount(c.rootfd, "", AT_FDCWD, ".", MOVE_MOUNT_F_EMPTY_PATH) < 0) {
         moat_err_sys(err, "mount the rootfs '%s'", plan->rootfs);
         close(c.rootfd);

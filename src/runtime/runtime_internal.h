@@ -84,7 +84,21 @@ struct container_plan {
     /* bind mount sources opened (open_tree clones) by the runtime on the host
      * side, one per mount, -1 where not pre-opened */
     int *bind_fds;
+    /* run.moat.overlay.*: the root filesystem is an overlay the container's
+     * init mounts on root.path inside its own namespaces (rootless engines) */
+    struct rootfs_overlay *overlay;
 };
+
+struct rootfs_overlay {
+    size_t n_lower;
+    char **lower;       /* top first */
+    char *upper, *work; /* NULL: a read-only overlay */
+};
+/* rootfs.c: read run.moat.overlay.lowerdir (absolute paths joined by ':', top
+ * first), .upperdir and .workdir (both or neither) and check that each is a
+ * directory the runtime can open; no annotation: *ret NULL. */
+int rootfs_overlay_prepare(const struct oci_spec *spec, struct rootfs_overlay **ret, moat_error **err);
+void rootfs_overlay_free(struct rootfs_overlay *o);
 
 void container_plan_init(struct container_plan *p); /* all fds -1 */
 void container_plan_clear(struct container_plan *p); /* frees, then init */

@@ -208,3 +208,61 @@ via-fd-link"
   run awk -v d="$host_root" '$1 == d && $2 == "/"' <<< "$mi"
   assert_output ""
 }
+
+# ovl_dirs: layers for run.moat.overlay.* in a directory the container's root
+# (root lane: an unprivileged mapped id) can walk; upper/work belong to it.
+ovl_dirs() {
+  O=$(mktemp -d /tmp/moat-ovl.XXXXXX)
+  chmod 755 "$O"
+  mkdir -p "$O/top" "$O/upper" "$O/work"
+  cp -a "$MOAT_ROOTFS" "$O/base"
+  echo from-top > "$O/top/marker"
+  chmod 644 "$O/top/marker"
+  local hu hg
+  hu=$(jq -r '.linux.uidMappings[0].hostID' "$BUNDLE/config.json")
+  hg=$(jq -r '.linux.gidMappings[0].hostID' "$BUNDLE/config.json")
+  if is_root; then chown "$hu:$hg" "$O/upper" "$O/work"; fi
+  cfg --arg l "$O/top:$O/base" --arg u "$O/upper" --arg w "$O/work" \
+    '.root.readonly = false | .annotations["run.moat.overlay.lowerdir"] = $l
+     | .annotations["run.moat.overlay.upperdir"] = $u | .annotations["run.moat.overlay.workdir"] = $w'
+}
+
+@test "run.moat.overlay.*: the root is an overlay made inside the container's namespaces; writes land in upperdir only" {
+  ovl_dirs
+  run_ctr sh -c 'cat /marker; echo new > /new; cat /new; awk "\$5 == \"/\" {print \$8}" /proc/self/mountinfo'
+  assert_success
+  assert_output "from-top
+new
+overlay"
+  [ "$(cat "$O/upper/new")" = new ]
+  [ ! -e "$O/top/new" ] && [ ! -e "$O/base/new" ] && [ ! -e "$MOAT_ROOTFS/new" ]
+  # the host's view of root.path is untouched: the overlay lived in the container's mount namespace
+  ! grep -q " $(realpath "$MOAT_ROOTFS") " /proc/self/mountinfo
+  # lowerdir alone: a read-only overlay of the layers
+  cfg 'del(.annotations["run.moat.overlay.upperdir"], .annotations["run.moat.overlay.workdir"])'
+  run_ctr sh -c 'cat /marker; touch /x 2>&1'
+  assert_output --partial from-top
+  assert_output --partial "Read-only file system"
+  rm -rf "$O"
+}
+
+@test "run.moat.overlay.*: a bad annotation is one clear error before anything starts" {
+  ovl_dirs
+  cfg 'del(.annotations["run.moat.overlay.workdir"])'
+  run_ctr true
+  assert_failure
+  assert_output --partial "run.moat.overlay.upperdir and run.moat.overlay.workdir go together"
+  cfg --arg w "$O/work" '.annotations["run.moat.overlay.workdir"] = $w | .annotations["run.moat.overlay.lowerdir"] = "relative/dir"'
+  run_ctr true
+  assert_failure
+  assert_output --partial "/annotations/run.moat.overlay.lowerdir: 'relative/dir' is not an absolute path"
+  cfg --arg l "$O/top:$O/missing" '.annotations["run.moat.overlay.lowerdir"] = $l'
+  run_ctr true
+  assert_failure
+  assert_output --partial "/annotations/run.moat.overlay.lowerdir: '$O/missing': No such file or directory"
+  cfg 'del(.annotations["run.moat.overlay.lowerdir"])'
+  run_ctr true
+  assert_failure
+  assert_output --partial "run.moat.overlay.upperdir needs run.moat.overlay.lowerdir"
+  rm -rf "$O"
+}

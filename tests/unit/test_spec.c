@@ -103,6 +103,9 @@ struct build_opts {
     const struct moat_spec_mount *mounts;
     size_t n_mounts;
     const struct moat_policy *policy; /* NULL: baseline */
+    const int *rootfs_view;
+    char *const *ovl_lower;
+    const char *ovl_upper, *ovl_work;
 };
 
 /* Parse body and build; NULL with *err on failure. */
@@ -115,7 +118,9 @@ static struct json_object *build_with(const char *body, const struct build_opts 
                               .rootfs = o->rootfs, .rootless = o->rootless, .uid_base = UID_BASE,
                               .gid_base = UID_BASE, .id_range = 65536, .mounts = o->mounts, .n_mounts = o->n_mounts,
                               .netns_path = o->netns, .host_network = o->host_network,
-                              .cgroup_parent = o->rootless ? NULL : "/moat", .policy = o->policy};
+                              .cgroup_parent = o->rootless ? NULL : "/moat", .policy = o->policy,
+                              .rootfs_view = o->rootfs_view, .overlay_lower = o->ovl_lower,
+                              .overlay_upper = o->ovl_upper, .overlay_work = o->ovl_work};
     struct json_object *c = NULL;
     int rc = moat_spec_build(&in, &c, err);
     moat_create_req_free(r);
@@ -730,6 +735,41 @@ static void test_user_resolution(void)
     rm_tree(base);
 }
 
+/* A rootless overlay: root.path is the empty mount point, users come from the
+ * view's fd, and run.moat.overlay.* carry the layers to moat-runtime. */
+static void test_rootless_overlay(void)
+{
+    _cleanup_free_ char *base = NULL;
+    _cleanup_free_ char *root = make_rootfs(&base);
+    _cleanup_free_ char *empty = xasprintf("%s/outside", base);
+    int view = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    CHECK(view >= 0);
+    char *lower[] = {"/s/layers/b/diff", "/s/layers/a/diff", NULL};
+    struct build_opts o = {.rootless = true, .rootfs = empty, .rootfs_view = &view, .ovl_lower = lower,
+                           .ovl_upper = "/s/snapshots/x/upper", .ovl_work = "/s/snapshots/x/work"};
+    _cleanup_error_ moat_error *err = NULL;
+    _cleanup_json_ struct json_object *c = build_with("{\"Image\":\"x\",\"Cmd\":[\"id\"],\"User\":\"app\"}", &o, &err);
+    CHECK(c);
+    if (c) {
+        CHECK(jpi(c, "process/user/uid") == 1000); /* found through the view, not root.path */
+        CHECK_STR(jps(c, "root/path"), empty);
+        struct json_object *ann = jp(c, "annotations");
+        struct json_object *v = NULL;
+        CHECK(json_object_object_get_ex(ann, "run.moat.overlay.lowerdir", &v) &&
+              !strcmp(json_object_get_string(v), "/s/layers/b/diff:/s/layers/a/diff"));
+        CHECK(json_object_object_get_ex(ann, "run.moat.overlay.upperdir", &v) &&
+              !strcmp(json_object_get_string(v), "/s/snapshots/x/upper"));
+        CHECK(json_object_object_get_ex(ann, "run.moat.overlay.workdir", &v) &&
+              !strcmp(json_object_get_string(v), "/s/snapshots/x/work"));
+    }
+    /* no overlay: no annotation */
+    struct build_opts plain = {.rootless = true, .rootfs = root};
+    _cleanup_json_ struct json_object *p = build_with("{\"Image\":\"x\",\"Cmd\":[\"id\"]}", &plain, &err);
+    CHECK(p && !json_object_object_get_ex(jp(p, "annotations"), "run.moat.overlay.lowerdir", NULL));
+    close(view);
+    rm_tree(base);
+}
+
 static void test_mounts_tmpfs_readonly(void)
 {
     char *bopts[] = {"rbind", "ro", NULL};
@@ -1118,7 +1158,7 @@ static const struct unit_test spec_tests[] = {
     UNIT_TEST(test_bind_grammar),        UNIT_TEST(test_default_caps),       UNIT_TEST(test_cap_add_drop),
     UNIT_TEST(test_security_opts),       UNIT_TEST(test_refusals),           UNIT_TEST(test_args_rules),
     UNIT_TEST(test_env_cwd_hostname),    UNIT_TEST(test_user_resolution),    UNIT_TEST(test_mounts_tmpfs_readonly),
-    UNIT_TEST(test_resources),           UNIT_TEST(test_id_maps_and_netns),  UNIT_TEST(test_exec_process),
+    UNIT_TEST(test_resources),           UNIT_TEST(test_id_maps_and_netns),  UNIT_TEST(test_rootless_overlay),  UNIT_TEST(test_exec_process),
     UNIT_TEST(test_privileged_allowed),  UNIT_TEST(test_secopts_allowed),    UNIT_TEST(test_devices_allowed),
     UNIT_TEST(test_host_namespaces_allowed),
     UNIT_END,
