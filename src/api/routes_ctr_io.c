@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -106,6 +107,10 @@ static int join_rootfd(pid_t pid, moat_error **err)
     _cleanup_close_ int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (pfd < 0)
         return moat_err_sys(err, "pidfd_open %d", (int)pid);
+    /* In there our uid is the container root's: nothing of the container's
+     * may ptrace us or open our /proc files (runc's exec does the same). */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+        return moat_err_sys(err, "prctl(PR_SET_DUMPABLE)");
     if (setns(pfd, CLONE_NEWUSER | CLONE_NEWNS) < 0)
         return moat_err_sys(err, "join the container's user and mount namespaces");
     int fd = open_tree(AT_FDCWD, "/", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
@@ -199,6 +204,10 @@ static int sandboxed_work(int rootfd, void *arg, moat_error **err)
 
 static int child_work(struct io_ctx *x, int out, moat_error **err)
 {
+    if (x->join_pid > 0 && kill(x->join_pid, 0) < 0 && errno == ESRCH) {
+        x->join_pid = 0; /* it ended meanwhile (or is between restarts): its snapshot, privately */
+        x->in_sandbox = true;
+    }
     if (x->in_sandbox) {
         int keep[2] = {out, x->body_fd}, pass[2] = {out, x->body_fd};
         close_others(keep, 2); /* sorts keep */

@@ -513,7 +513,21 @@ struct json_object *ctr_summary_json(struct moat_container *c, bool size)
     _cleanup_free_ char *name = xasprintf("/%s", c->name ? c->name : "");
     json_object_array_add(names, json_object_new_string(name));
     json_object_object_add(o, "Names", names);
-    json_object_object_add(o, "Image", jstr(c->image_ref));
+    /* Docker's rule: the name as created while it still names this image;
+     * once untagged or re-tagged elsewhere, the image ID */
+    const char *image = c->image_ref;
+    if (image && c->image_id && strcmp(image, c->image_id) && c->e && c->e->store) {
+        struct moat_image now;
+        _cleanup_error_ moat_error *le = NULL;
+        if (moat_image_lookup(c->e->store, image, 0, &now, &le) == 0) {
+            if (strcmp(now.id, c->image_id))
+                image = c->image_id;
+            moat_image_clear(&now);
+        } else {
+            image = c->image_id;
+        }
+    }
+    json_object_object_add(o, "Image", jstr(image));
     json_object_object_add(o, "ImageID", jstr(c->image_id));
     size_t cap = 1;
     for (size_t i = 0; p.args && p.args[i]; i++)

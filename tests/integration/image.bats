@@ -124,6 +124,11 @@ teardown() { reset_store; }
   assert_output "<none>:<none> $id"
   run moat inspect -f '{{.Image}}' "$rid"
   assert_output "$full"
+  # ps: the name no longer names its image, so the image ID (Docker's rule), short unless --no-trunc
+  run moat ps --filter "id=$rid" --format '{{.Image}}'
+  assert_output "$id"
+  run moat ps --no-trunc --filter "id=$rid" --format '{{.Image}}'
+  assert_output "$full"
   # only stopped users left: -f deletes it (dockerd does); each container keeps its snapshot's layers
   moat tag "$id" again:1
   moat kill "$rid" >/dev/null
