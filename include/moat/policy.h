@@ -65,6 +65,7 @@ enum moat_policy_rule {
     POL_VOLUMES,          /* named and anonymous volumes */
     POL_TMPFS,
     POL_NOEXEC,           /* every volume, bind and tmpfs gets noexec */
+    POL_SOCKETS,          /* a bind source may be a unix socket (an engine's API socket is the host) */
     POL_NET_MODES,        /* none, bridge, container, host */
     POL_PORTS,            /* "lo-hi" host port ranges that may be published */
     POL_ICC_EXCEPTIONS,   /* "a:b" container pairs that may talk with ICC off (networking issue) */

@@ -510,6 +510,12 @@ static void h_export(struct api_call *c)
     struct moat_container *ctr = find(c);
     if (!ctr)
         return;
+    /* the whole filesystem copied out: the policy's cp rule decides, as for an archive GET */
+    _cleanup_error_ moat_error *pe = NULL;
+    if (ctr_admit_op(ctr, &c->who, POL_CP, NULL, NULL, &pe) < 0) {
+        api_error_reply(c->req, pe);
+        return;
+    }
     struct io_ctx x = {.kind = IO_EXPORT};
     if (io_prepare(c, ctr, &x, false))
         io_spawn(c, ctr, &x);
@@ -1008,7 +1014,7 @@ static void h_stats(struct api_call *c)
 
 const struct api_route api_routes_ctr_io[] = {
     {"GET", "/containers/{id}/stats", h_stats, MOAT_HTTP_BODY_MEMORY, 0},
-    {"GET", "/containers/{id}/export", h_export, MOAT_HTTP_BODY_MEMORY, 0},
+    {"GET", "/containers/{id}/export", h_export, MOAT_HTTP_BODY_MEMORY, 0, "container.export", true},
     {"GET", "/containers/{id}/archive", h_archive_get, MOAT_HTTP_BODY_MEMORY, 0, "container.archive.get", true},
     {"PUT", "/containers/{id}/archive", h_archive_put, MOAT_HTTP_BODY_SPOOL, 8ull << 30, "container.archive.put", true},
     {NULL, NULL, NULL, 0, 0},

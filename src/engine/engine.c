@@ -294,6 +294,13 @@ int moat_engine_new(const struct moat_engine_opts *o, struct event_base *base, s
     e->run_dir = o->run_dir ? xstrdup(o->run_dir) : default_run_dir(e->rootless);
     if (moat_private_dir(e->run_dir, err) < 0)
         goto fail;
+    {
+        char *real = realpath(e->run_dir, NULL); /* canonical, as the store root: bind sources */
+        if (real) {
+            free(e->run_dir);
+            e->run_dir = real;
+        }
+    }
     e->socket_path = o->socket ? xstrdup(o->socket) : xasprintf("%s/moat.sock", e->run_dir);
     cdir = xasprintf("%s/c", e->run_dir);
     if (moat_private_dir(cdir, err) < 0)

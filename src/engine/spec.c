@@ -601,7 +601,22 @@ static int build_linux(const struct moat_spec_in *in, struct json_object *c, con
         _cleanup_free_ char *cp = xasprintf("%s/%s", in->cgroup_parent, in->container_id);
         json_object_object_add(lx, "cgroupsPath", json_object_new_string(cp));
     }
+    /* Every bind source is a canonical path (checked binds are resolved, the store and run dir
+     * are canonical, devices refuse links): moat-runtime opens them refusing any symlink, so one
+     * planted after the check (by a container sharing that directory) is never followed. */
+    struct json_object *mnts = jget(c, "mounts");
+    for (size_t i = 0; mnts && i < json_object_array_length(mnts); i++) {
+        struct json_object *m = json_object_array_get_idx(mnts, i);
+        const char *t = json_object_get_string(jget(m, "type")), *src = json_object_get_string(jget(m, "source"));
+        if (!t || strcmp(t, "bind") || !src || src[0] != '/')
+            continue;
+        _cleanup_free_ char *real = realpath(src, NULL);
+        if (real && strcmp(real, src))
+            return moat_err(err, EPERM, "bind mount %s: its source '%s' now resolves to '%s': refusing it",
+                            json_object_get_string(jget(m, "destination")), src, real);
+    }
     struct json_object *ann = jobj_child(c, "annotations");
+    json_object_object_add(ann, "run.moat.bind.nosymlinks", json_object_new_string("true"));
     if (in->rootless)
         json_object_object_add(ann, "run.moat.cgroup.optional", json_object_new_string("true"));
     if (so->landlock)

@@ -170,6 +170,13 @@ int moat_store_open(const struct moat_store_opts *o, struct moat_store **ret, mo
         moat_store_close(s);
         return -1;
     }
+    /* Its canonical path: the engine binds volumes and per-container files from here, and
+     * moat-runtime opens bind sources refusing any symlink (run.moat.bind.nosymlinks). */
+    char *real = realpath(s->root, NULL);
+    if (real) {
+        free(s->root);
+        s->root = real;
+    }
     *ret = s;
     return 0;
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <strings.h>
 
 #include "moat/cleanup.h"
@@ -219,14 +220,55 @@ static void check_secopts(const struct moat_policy *p, char *const *opts, char *
 
 /* ---- mounts ------------------------------------------------------------------------------- */
 
+/* What "@engines" means: the sockets and state of the container engines a host may run (Docker,
+ * containerd, podman/CRI-O, runc/crun, other moat engines). A bind of one of them, or of a
+ * directory above one (/run, /var/lib), would hand the container the host. */
+static const char *const engines_paths[] = {
+    "/run/docker.sock", "/run/docker", "/run/containerd", "/run/podman", "/run/crio", "/run/runc", "/run/crun",
+    "/run/moat", "/run/moat-runtime", "/run/buildkit", "/var/run/docker.sock", "/var/run/docker",
+    "/var/run/containerd", "/var/run/podman", "/var/run/crio", "/var/run/moat", "/var/lib/docker",
+    "/var/lib/containerd", "/var/lib/containers", "/var/lib/moat", "/var/lib/kubelet", NULL};
+
+static void check_bind_path(const struct moat_policy *p, const struct moat_policy_input *in, const char *path,
+                            bool ro, char ***out);
+
+/* A bind is judged where it leads: the path as given and, when a symlink in it leads elsewhere,
+ * the resolved path too (the engine binds the resolved path, and moat-runtime refuses a
+ * symlink planted after this check: run.moat.bind.nosymlinks). */
 static void check_bind(const struct moat_policy *p, const struct moat_policy_input *in, const char *src, bool ro,
                        char ***out)
 {
     _cleanup_free_ char *path = src && src[0] == '/' ? moat_path_clean(src) : NULL;
     if (!path)
         return; /* relative or empty: the engine's EINVAL */
+    _cleanup_free_ char *real = realpath(path, NULL);
+    size_t before = moat_strv_len(*out);
+    check_bind_path(p, in, path, ro, out);
+    if (real && strcmp(real, path) && moat_strv_len(*out) == before)
+        check_bind_path(p, in, real, ro, out);
+}
+
+static void check_bind_path(const struct moat_policy *p, const struct moat_policy_input *in, const char *path,
+                            bool ro, char ***out)
+{
+    if (!p->b[POL_SOCKETS]) {
+        /* An API socket (Docker's, containerd's, another moatd's) is root on the host for whoever
+         * can write to it; stat follows links on purpose: what matters is what would be bound. */
+        struct stat st;
+        if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+            DENY(out, p, POL_SOCKETS, "bind mount of %s is not allowed: it is a socket", path);
+    }
     char *const *fb = p->l[POL_FORBIDDEN];
     for (size_t i = 0; fb && fb[i]; i++) {
+        if (!strcmp(fb[i], "@engines")) {
+            for (size_t j = 0; engines_paths[j]; j++)
+                if (pol_path_under(path, engines_paths[j]) || pol_path_under(engines_paths[j], path)) {
+                    DENY(out, p, POL_FORBIDDEN, "bind mount of %s is not allowed: %s %s a container engine's", path,
+                         pol_path_under(path, engines_paths[j]) ? "it is" : "it holds", engines_paths[j]);
+                    break;
+                }
+            continue;
+        }
         if (!strcmp(fb[i], "@engine")) {
             for (size_t j = 0; in->engine_paths && in->engine_paths[j]; j++)
                 if (pol_path_under(path, in->engine_paths[j]) || pol_path_under(in->engine_paths[j], path))

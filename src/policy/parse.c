@@ -47,6 +47,7 @@ const struct pol_field moat_pol_fields[POL_N] = {
     [POL_VOLUMES] = {"/mounts/volumes", K_ALLOW, "volumes"},
     [POL_TMPFS] = {"/mounts/tmpfs", K_ALLOW, "tmpfs mounts"},
     [POL_NOEXEC] = {"/mounts/noexec", K_REQUIRE, "noexec on every mount"},
+    [POL_SOCKETS] = {"/mounts/sockets", K_ALLOW, "bind mounts of sockets"},
     [POL_NET_MODES] = {"/network/modes", K_LIST, "network mode"},
     [POL_PORTS] = {"/network/publishPorts", K_PORTS, "published port"},
     [POL_ICC_EXCEPTIONS] = {"/network/iccExceptions", K_PATTERNS, "ICC exception"},
@@ -395,7 +396,7 @@ static int set_field(moat_error **err, struct pctx *x, enum moat_policy_rule r, 
             else if (r == POL_SECCOMP_PROFILES)
                 ok = !strcmp(s, "default") || !strcmp(s, "restricted") || !strcmp(s, "custom") || clean_abs(s);
             else if (r == POL_FORBIDDEN)
-                ok = !strcmp(s, "@engine") || clean_abs(s);
+                ok = !strcmp(s, "@engine") || !strcmp(s, "@engines") || clean_abs(s);
             else if (r == POL_DEVICES)
                 ok = s[0] == '/';
             else if (r == POL_IMAGES_KEYS)
@@ -404,7 +405,7 @@ static int set_field(moat_error **err, struct pctx *x, enum moat_policy_rule r, 
                 return PFAIL(err, x, ip, "'%s' is not a valid %s%s", s, f->what,
                              r == POL_NET_MODES         ? " (none, bridge, container, host)"
                              : r == POL_SECCOMP_PROFILES ? " (default, restricted, custom or an absolute path)"
-                             : r == POL_FORBIDDEN        ? " (a clean absolute path or @engine)"
+                             : r == POL_FORBIDDEN        ? " (a clean absolute path, @engine or @engines)"
                                                          : " (an absolute path)");
         }
         break;

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/magic.h>
+#include <linux/openat2.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -261,10 +262,23 @@ out:
 
 /* Open a bind source as a detached clone and set its flags.  Runs on the host
  * side as root (rootfs_preopen_binds) or, rootless, in the container process. */
-static int open_bind(const struct oci_mount *m, bool in_userns, moat_error **err)
+static int open_bind(const struct oci_spec *spec, const struct oci_mount *m, bool in_userns, moat_error **err)
 {
     unsigned fl = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (m->rbind ? AT_RECURSIVE : 0);
-    _cleanup_close_ int mfd = open_tree(AT_FDCWD, m->source, fl);
+    _cleanup_close_ int mfd = -1;
+    if (oci_annotation_true(spec, ANNOT_BIND_NOSYMLINKS)) {
+        /* The engine resolved and checked every source (no symlink left in it); a symlink found
+         * now was planted since (by a container sharing that directory): refuse it rather
+         * than follow it somewhere the check never saw. */
+        struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+        _cleanup_close_ int pfd = (int)syscall(SYS_openat2, AT_FDCWD, m->source, &how, sizeof how);
+        if (pfd < 0)
+            return moat_err_sys(err, "open bind source '%s' for '%s'%s", m->source, m->destination,
+                                errno == ELOOP ? " (a symlink appeared in it since the engine checked it)" : "");
+        mfd = open_tree(pfd, "", fl | AT_EMPTY_PATH);
+    } else {
+        mfd = open_tree(AT_FDCWD, m->source, fl);
+    }
     if (mfd < 0)
         return moat_err_sys(err, "open_tree bind source '%s' for '%s'", m->source, m->destination);
     uint64_t set = m->attr_set, clr = m->attr_clr;
@@ -300,7 +314,7 @@ int rootfs_preopen_binds(struct container_plan *plan, moat_error **err)
                             m->destination);
         if (m->idmap && !spec->linux_.ns[OCI_NS_USER].present)
             return moat_err(err, EINVAL, "'%s': an idmap mount needs a user namespace", m->destination);
-        plan->bind_fds[i] = open_bind(m, false, err);
+        plan->bind_fds[i] = open_bind(spec, m, false, err);
         if (plan->bind_fds[i] < 0)
             return moat_err_wrap(err, "mount %zu", i);
     }
@@ -419,7 +433,7 @@ static int do_mount(struct rootfs_ctx *c, size_t idx, moat_error **err)
     if (m->bind) {
         if (c->plan->bind_fds && c->plan->bind_fds[idx] >= 0)
             bfd = TAKE_FD(c->plan->bind_fds[idx]);
-        else if ((bfd = open_bind(m, c->in_userns, err)) < 0)
+        else if ((bfd = open_bind(c->plan->spec, m, c->in_userns, err)) < 0)
             return -1;
         struct stat st;
         if (fstat(bfd, &st) < 0)

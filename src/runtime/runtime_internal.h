@@ -21,6 +21,7 @@ struct json_object;
 #define ANNOT_LSM_OPTIONAL "run.moat.lsm.optional"
 #define ANNOT_RLIMIT_CLAMP "run.moat.rlimit.clamp"
 #define ANNOT_CGROUP_OPTIONAL "run.moat.cgroup.optional"
+#define ANNOT_BIND_NOSYMLINKS "run.moat.bind.nosymlinks" /* bind sources are opened refusing any symlink */
 
 /* ---- parent <-> child synchronisation (SOCK_SEQPACKET) ------------------ */
 enum sync_type {

@@ -56,6 +56,43 @@ m() { timeout -s KILL 30 "$MOAT_BIN" -H "unix://$SOCK" --data-root "$STORE" "$@"
   assert_output --partial "the privileged profile can only be a host policy's base"
 }
 
+@test "policy: a socket is never bind-mounted by default, nor another engine's socket or state (/mounts/sockets, @engines)" {
+  d=$(mktemp -d "$ENG/sock-XXXXXX")
+  chmod 755 "$d" # as root the container's root is an unprivileged host uid
+  /usr/bin/python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$d/api.sock"
+  [ -S "$d/api.sock" ]
+  run m run --rm -v "$d/api.sock:/api.sock" busybox true
+  assert_failure 125
+  assert_output --partial "bind mount of $d/api.sock is not allowed: it is a socket (baseline.json: /mounts/sockets)"
+  # through a symlink too: what would be bound counts
+  ln -s api.sock "$d/link"
+  run m run --rm --mount "type=bind,src=$d/link,dst=/s" busybox true
+  assert_failure 125
+  assert_output --partial "it is a socket (baseline.json: /mounts/sockets)"
+  run m run --rm -v /run/docker.sock:/var/run/docker.sock busybox true
+  assert_failure 125
+  assert_output --partial "bind mount of /run/docker.sock is not allowed: it is /run/docker.sock a container engine's (baseline.json: /mounts/forbidden)"
+  run m run --rm -v /run:/host-run:ro busybox true
+  assert_failure 125
+  assert_output --partial "bind mount of /run is not allowed: it holds /run/docker.sock a container engine's"
+  # a symlink is judged where it leads
+  ln -s /run "$d/to-run"
+  run m run --rm -v "$d/to-run:/r:ro" busybox true
+  assert_failure 125
+  assert_output --partial "bind mount of /run is not allowed: it holds /run/docker.sock a container engine's"
+  ln -s /proc "$d/to-proc"
+  run m policy check -v "$d/to-proc:/p" busybox true
+  assert_failure
+  assert_output --partial "bind mount of /proc is not allowed: /proc is forbidden (baseline.json: /mounts/forbidden)"
+  # the directory that holds a socket is an ordinary bind
+  rm "$d/to-run" "$d/to-proc"
+  run m run --rm -v "$d:/d:ro" busybox ls /d
+  assert_success
+  assert_output --partial api.sock
+  run m ps -aq
+  assert_output ''
+}
+
 @test "policy: a restricted container gets what its policy builds: no capabilities, the restricted seccomp profile" {
   run m run --rm --policy restricted --user 1000 --read-only busybox sh -c 'grep -E "^(CapEff|CapBnd|NoNewPrivs)" /proc/self/status; id -u; touch /x 2>&1 || echo ro'
   assert_success
@@ -79,6 +116,11 @@ m() { timeout -s KILL 30 "$MOAT_BIN" -H "unix://$SOCK" --data-root "$STORE" "$@"
   assert_output --partial "denied by policy: exec is not allowed (the container's policy: /exec)"
   run m cp "$BATS_TEST_TMPDIR/p.json" pol1:/tmp/p.json
   assert_failure
+  # export copies the whole filesystem out: the cp rule decides it too
+  run m export -o "$BATS_TEST_TMPDIR/x.tar" pol1
+  assert_failure
+  assert_output --partial "denied by policy: cp is not allowed (the container's policy: /cp)"
+  [ ! -s "$BATS_TEST_TMPDIR/x.tar" ]
   run m exec pol1 true
   assert_failure
   printf '{"moatPolicy": 1, "commit": true}' > "$BATS_TEST_TMPDIR/w.json"

@@ -266,3 +266,30 @@ overlay"
   assert_output --partial "run.moat.overlay.upperdir needs run.moat.overlay.lowerdir"
   rm -rf "$O"
 }
+
+@test "run.moat.bind.nosymlinks: a bind source reached through a symlink is refused, never followed" {
+  own_rootfs
+  D=$(mktemp -d /tmp/moat-bindsrc.XXXXXX)
+  chmod 755 "$D"
+  mkdir "$D/real"
+  echo real-data > "$D/real/f"
+  chmod 644 "$D/real/f"
+  ln -s real "$D/link"
+  # without the annotation a symlink in the source is the host's to follow (OCI)
+  mkdir -p "$ROOT/b"
+  cfg --arg s "$D/link" '.mounts += [{"destination": "/b", "type": "bind", "source": $s, "options": ["rbind", "ro"]}]'
+  run_ctr cat /b/f
+  assert_success
+  assert_output real-data
+  # with it (the engine's specs: it resolved and checked every source) the link is refused
+  cfg '.annotations["run.moat.bind.nosymlinks"] = "true"'
+  run_ctr cat /b/f
+  assert_failure
+  assert_output --partial "open bind source '$D/link' for '/b' (a symlink appeared in it since the engine checked it): Too many levels of symbolic links"
+  # a canonical source still works
+  cfg --arg s "$D/real" '.mounts[-1].source = $s'
+  run_ctr cat /b/f
+  assert_success
+  assert_output real-data
+  rm -rf "$D"
+}

@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -450,6 +452,47 @@ static void test_policy_json_and_digest(void)
           !moat_policy_user_is_root("1000") && !moat_policy_user_is_root("nobody") && !moat_policy_user_is_root("10"));
 }
 
+/* Sockets and the other engines' paths: a bind of an API socket (Docker's, containerd's, another
+ * moatd's) hands the container the host, so baseline refuses it unless /mounts/sockets allows
+ * it; "@engines" refuses the well-known engine paths and the directories above them. */
+static void test_policy_sockets_engines(void)
+{
+    const struct moat_policy *b = moat_policy_default();
+    char dir[] = "/tmp/moat-unit-sock-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    _cleanup_free_ char *sock = xasprintf("%s/api.sock", dir);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock);
+    CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    _cleanup_free_ char *hc = xasprintf("\"Binds\":[\"%s:/s\"]", sock);
+    DENIES(b, hc, "", "bind mount of /tmp/moat-unit-sock-");
+    DENIES(b, hc, "", "it is a socket (baseline.json: /mounts/sockets)");
+    _cleanup_free_ char *hd = xasprintf("\"Binds\":[\"%s:/d:ro\"]", dir);
+    ALLOWS(b, hd, ""); /* the directory holding it is not itself a socket */
+    _cleanup_policy_ struct moat_policy *priv = NULL;
+    moat_error *e2 = NULL;
+    CHECK(moat_policy_builtin("privileged", &priv, &e2) == 0);
+    moat_error_free(e2);
+    if (priv)
+        ALLOWS(priv, hc, "");
+    DENIES(b, "\"Binds\":[\"/run/docker.sock:/var/run/docker.sock\"]", "",
+           "/run/docker.sock is not allowed: it is /run/docker.sock a container engine's (baseline.json: /mounts/forbidden)");
+    DENIES(b, "\"Binds\":[\"/var/lib/containers/storage:/s\"]", "", "it is /var/lib/containers");
+    DENIES(b, "\"Binds\":[\"/run:/r\"]", "", "bind mount of /run is not allowed: it holds /run/docker.sock");
+    DENIES(b, "\"Binds\":[\"/var/./lib/:/r\"]", "", "bind mount of /var/lib is not allowed: it holds");
+    ALLOWS(b, "\"Binds\":[\"/run/user-data-not-an-engine:/r\"]", "");
+    /* widening sockets over baseline is refused */
+    _cleanup_error_ moat_error *err = NULL;
+    _cleanup_policy_ struct moat_policy *w =
+        over_baseline("{\"moatPolicy\": 1, \"mounts\": {\"sockets\": true}}", &err);
+    CHECK(!w && err && err->errnum == EPERM && strstr(err->msg, "/mounts/sockets: would widen"));
+    if (fd >= 0)
+        close(fd);
+    unlink(sock);
+    rmdir(dir);
+}
+
 static const struct unit_test policy_tests[] = {
     UNIT_TEST(test_policy_builtins),
     UNIT_TEST(test_policy_parse_errors),
@@ -457,6 +500,7 @@ static const struct unit_test policy_tests[] = {
     UNIT_TEST(test_policy_eval_rules),
     UNIT_TEST(test_policy_dir_and_scope),
     UNIT_TEST(test_policy_json_and_digest),
+    UNIT_TEST(test_policy_sockets_engines),
     UNIT_END,
 };
 UNIT_SUITE(policy, policy_tests);
