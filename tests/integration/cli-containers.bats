@@ -231,15 +231,15 @@ A /tmp/sub/f"
 }
 
 # The archive endpoints; a moatd without them is reported, not passed.
-archive_or_skip() {
+archive_served() {
   local c
   c=$(curl -s -o /dev/null -w '%{http_code}' -I --unix-socket "$SOCK" "http://moat/v1.41/containers/$1/archive?path=/")
-  [ "$c" = 200 ] || skip "moatd does not serve HEAD /containers/{id}/archive yet (status $c)"
+  [ "$c" = 200 ] || { echo "HEAD /containers/$1/archive answered $c" >&2; return 1; }
 }
 
 @test "cli cp: to and from a container, renames, stdout tar, missing paths" {
   started web
-  archive_or_skip web
+  archive_served web
   local d=$BATS_TEST_TMPDIR
   mkdir -p "$d/src/sub" "$d/out"
   echo hello > "$d/src/sub/f"
@@ -271,7 +271,7 @@ archive_or_skip() {
   assert_output --partial 'cowardly refusing to save to a terminal. Use the -o flag or redirect'
   local c
   c=$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" "http://moat/v1.41/containers/web/export")
-  [ "$c" = 200 ] || skip "moatd does not serve GET /containers/{id}/export yet (status $c)"
+  [ "$c" = 200 ] || { echo "GET /containers/web/export answered $c" >&2; return 1; }
   local d=$BATS_TEST_TMPDIR
   run m export -o "$d/e.tar" web
   assert_success

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # Crash safety: moat killed with SIGKILL at any moment of import, load or
-# commit never leaves a half image visible; `moat system check` passes
+# commit (the CLI, and the engine that writes the store) never leaves a half image visible; `moat system check` passes
 # afterwards (it only clears the dead process's staging directory) and the
 # store keeps working.  The kills land at several points of each operation.
 load ../lib/helpers
@@ -66,6 +66,47 @@ after_kill() {
     after_kill "big:1"
     moat system reset -f
   done
+  run moat load -i "$BATS_TEST_TMPDIR/save.tar"
+  assert_success
+  assert_line "Loaded image: big:1"
+}
+
+# kill_engine_mid CMD...: run the CLI command in the background; once the store's engine
+# (the per-store moatd that does the work) has begun to stage into <store>/tmp, wait $delay
+# and kill -9 that engine.  Sets landed=1 when the staging area was still in use at the kill.
+kill_engine_mid() {
+  moat images >/dev/null # the store's engine is up
+  local epid
+  epid=$(pgrep -f -- "moatd .*--data-root $MOAT_ROOT\$") || { echo "no engine for $MOAT_ROOT" >&2; return 1; }
+  "$@" >/dev/null 2>&1 &
+  local cpid=$! i
+  for i in $(seq 400); do
+    [ -n "$(ls -A "$MOAT_ROOT/tmp" 2>/dev/null)" ] && break
+    sleep 0.01
+  done
+  sleep "$delay"
+  [ -n "$(ls -A "$MOAT_ROOT/tmp" 2>/dev/null)" ] && landed=1
+  kill -9 "$epid"
+  wait "$cpid" 2>/dev/null || true
+  for i in $(seq 100); do kill -0 "$epid" 2>/dev/null || break; sleep 0.02; done
+}
+
+@test "kill -9 of the engine (moatd, the writer) during import and load" {
+  landed=
+  for delay in 0 0.1 0.3; do
+    kill_engine_mid "$MOAT_BIN" --data-root "$MOAT_ROOT" import "$BIG" "crash:$delay"
+    after_kill "crash:$delay"
+  done
+  moat import "$BIG" big:1 >/dev/null
+  moat save -o "$BATS_TEST_TMPDIR/save.tar" big:1
+  moat system reset -f
+  for delay in 0 0.1 0.3; do
+    kill_engine_mid "$MOAT_BIN" --data-root "$MOAT_ROOT" load -i "$BATS_TEST_TMPDIR/save.tar"
+    after_kill "big:1"
+    moat system reset -f
+  done
+  # at least one kill hit the engine while it was staging (not before, not after)
+  [ -n "$landed" ]
   run moat load -i "$BATS_TEST_TMPDIR/save.tar"
   assert_success
   assert_line "Loaded image: big:1"
