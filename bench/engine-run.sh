@@ -9,8 +9,14 @@
 #   podman  `podman run --rm --network none localhost/busybox true` (Debian's
 #           podman, on a private --root/--runroot/--tmpdir, cgroupfs, the
 #           image made with `podman import` of the same rootfs);
-#   docker  `docker run --rm --network none busybox true`, only when a real
-#           dockerd answers on /var/run/docker.sock.
+#   crun-default  `crun run` of crun's own `crun spec` bundle (no user
+#           namespace, no seccomp filter, writable cgroups off): what a bare
+#           crun start costs here, to read the figures against;
+#   docker  `docker run --rm --network none busybox true`: the dockerd that
+#           answers on /var/run/docker.sock, or else a private one this script
+#           starts (Debian's docker.io: dockerd and containerd, on a private
+#           --data-root/--exec-root/socket, no iptables, no bridge; the image
+#           made with `docker import` of the same rootfs); BENCH_DOCKER=0 skips.
 # and print medians, minima and moat/x ratios (of the medians, and the median
 # of the per-round ratios).  Target: moat no slower than 2x crun.
 #
@@ -95,6 +101,12 @@ cleanup() {
     pd rmi -af >/dev/null 2>&1
     pd system reset -f >/dev/null 2>&1
   fi
+  if [ -n "$DOCKERD_PID" ]; then
+    docker -H "unix://$DOCKER_SOCK" ps -aq 2>/dev/null | xargs -r docker -H "unix://$DOCKER_SOCK" rm -f >/dev/null 2>&1
+    kill "$DOCKERD_PID" 2>/dev/null
+    for _ in $(seq 100); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$DOCKERD_PID" 2>/dev/null
+  fi
   for d in "$R"/crun/*; do
     [ -d "$d" ] && crun --root "$R/crun" delete --force "${d##*/}" >/dev/null 2>&1
   done
@@ -116,6 +128,12 @@ ln -s "$W/rootfs" "$W/bundle/rootfs"
 [ "$(jq -c '[.ociVersion, .process.terminal, .process.args]' "$W/bundle/config.json")" = '["1.0.2",false,["true"]]' ] ||
   die "could not edit the config.json template"
 mkdir -m 700 "$R/crun"
+mkdir -p "$W/bundle-default"
+(cd "$W/bundle-default" && crun spec)
+sed -i -e 's/"terminal": true/"terminal": false/' -e 's/^\(\s*\)"sh"$/\1"true"/' "$W/bundle-default/config.json"
+ln -s "$W/rootfs" "$W/bundle-default/rootfs"
+[ "$(jq -c '[.process.terminal, .process.args]' "$W/bundle-default/config.json")" = '[false,["true"]]' ] ||
+  die "could not edit crun's default config.json"
 
 mkdir -p "$W/podman"
 # podman (as root) asks for RLIMIT_NOFILE 1048576 and RLIMIT_NPROC above the
@@ -137,11 +155,24 @@ MOATD_PID=$!
 for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
 [ -S "$SOCK" ] || { cat "$W/moatd.log" >&2; die "moatd did not start"; }
 
-DOCKER=
-if command -v docker >/dev/null && [ -S /var/run/docker.sock ] &&
-   curl -sSI --max-time 2 --unix-socket /var/run/docker.sock http://docker/_ping 2>/dev/null |
-     grep -qi '^Server: Docker/'; then
-  DOCKER=1
+DOCKER= DOCKER_SOCK=/var/run/docker.sock DOCKERD_PID= DOCKER_NOTE=
+docker_pings() { curl -sSI --max-time 2 --unix-socket "$1" http://docker/_ping 2>/dev/null | grep -qi '^Server: Docker/'; }
+if [ "${BENCH_DOCKER:-1}" != 0 ]; then
+  if command -v docker >/dev/null && [ -S /var/run/docker.sock ] && docker_pings /var/run/docker.sock; then
+    DOCKER=1 DOCKER_NOTE="the host's dockerd"
+  elif command -v dockerd >/dev/null && command -v containerd >/dev/null && command -v docker >/dev/null; then
+    DOCKER_SOCK=$R/docker.sock
+    dockerd --data-root "$W/docker" --exec-root "$R/docker-exec" --pidfile "$R/docker.pid" -H "unix://$DOCKER_SOCK" \
+      --iptables=false --ip6tables=false --bridge=none --ip-forward=false --ip-masq=false \
+      --storage-driver overlay2 --log-level error > "$W/dockerd.log" 2>&1 &
+    DOCKERD_PID=$!
+    for _ in $(seq 200); do docker_pings "$DOCKER_SOCK" && break; sleep 0.1; done
+    if docker_pings "$DOCKER_SOCK"; then
+      DOCKER=1 DOCKER_NOTE="a private dockerd ($(dockerd --version | cut -d, -f1), overlay2, no bridge)"
+    else
+      echo "# docker: a private dockerd did not answer (see below); skipped"; tail -3 "$W/dockerd.log" | sed 's/^/#   /'
+    fi
+  fi
 fi
 
 # ---- timing -------------------------------------------------------------
@@ -163,13 +194,14 @@ ms() { awk -v u="$1" 'BEGIN {printf "%.2f", u/1000}'; }
 case_moat() { run_us "$BIN/moat" -H "unix://$SOCK" run --rm --network none busybox true; }
 case_crun() { run_us crun --root "$R/crun" run --bundle "$W/bundle" "eb${EPOCHREALTIME/./}"; }
 case_podman() { run_us pd run --rm --network none "${PODMAN_ULIMITS[@]}" localhost/busybox true; }
-case_docker() { run_us docker -H unix:///var/run/docker.sock run --rm --network none busybox true; }
+case_crun_default() { run_us crun --root "$R/crun" run --bundle "$W/bundle-default" "ed${EPOCHREALTIME/./}"; }
+case_docker() { run_us docker -H "unix://$DOCKER_SOCK" run --rm --network none busybox true; }
 
-CASES=(moat crun podman)
+CASES=(moat crun crun_default podman)
 [ -n "$DOCKER" ] && CASES+=(docker)
 if [ -n "$DOCKER" ]; then
-  docker -H unix:///var/run/docker.sock image inspect busybox >/dev/null 2>&1 ||
-    docker -H unix:///var/run/docker.sock import "$W/rootfs.tar" busybox:latest >/dev/null
+  docker -H "unix://$DOCKER_SOCK" image inspect busybox >/dev/null 2>&1 ||
+    docker -H "unix://$DOCKER_SOCK" import "$W/rootfs.tar" busybox:latest >/dev/null
 fi
 
 echo "# $("$BIN/moat" --version | head -1); $(crun --version | head -1); $(podman --version); kernel $(uname -r); $(nproc) cpus; N=$N, gap ${GAP}s"
@@ -202,6 +234,7 @@ label() {
   case $1 in
     moat) echo "moat run --rm --network none (CLI+moatd)" ;;
     crun) echo "crun run (bundle, no engine)" ;;
+    crun_default) echo "crun run (crun spec's default bundle)" ;;
     podman) echo "podman run --rm --network none" ;;
     docker) echo "docker run --rm --network none" ;;
   esac
@@ -212,7 +245,7 @@ for c in "${CASES[@]}"; do
     "$(awk -v a="${med[moat]}" -v b="${med[$c]}" 'BEGIN {printf "%.2f", a/b}')" \
     "$(awk -v r="$(median < "$W/$c.ratio")" 'BEGIN {printf "%.2f", r/1000}')"
 done
-[ -n "$DOCKER" ] || echo "docker: skipped (no dockerd on this host)"
+if [ -n "$DOCKER" ]; then echo "# docker: $DOCKER_NOTE"; else echo "docker: skipped (no dockerd on this host)"; fi
 
 ratio() { awk -v a="${med[moat]}" -v b="${med[$1]}" 'BEGIN {printf "%.2f", a/b}'; }
 missed=
@@ -222,6 +255,7 @@ else
   echo "target (moat <= 2x crun): NOT met, ratio $(ratio crun)"
   missed=1
 fi
+echo "moat/crun-default: $(ratio crun_default) (the bare crun start, without moat's hardening)"
 echo "moat/podman: $(ratio podman) (< 1: moat faster)"
 if [ -n "$DOCKER" ]; then echo "moat/docker: $(ratio docker) (< 1: moat faster)"; fi
 

@@ -169,6 +169,8 @@ struct moat_policy_input {
     const char *image_user;          /* the image's User */
     char *const *bind_sources;       /* resolved host paths of the binds, NULL-terminated */
     const bool *bind_ro;             /* parallel to bind_sources */
+    char *const *inherited_binds;    /* --volumes-from: the other containers' bind sources, NULL-terminated */
+    const bool *inherited_ro;        /* parallel to inherited_binds */
     char *const *engine_paths;       /* what "@engine" means: socket, store, run dir */
     bool resolved_uid_known;         /* at start: the uid the process runs as */
     uint32_t resolved_uid;

@@ -30,7 +30,7 @@
 #include "moat/util.h"
 #include "moat/version.h"
 
-#define API_PREFIX "/v1.41"
+#define API_PREFIX "/v" MOAT_CLIENT_API_VERSION
 #define MAX_HEADERS (64u * 1024)
 #define MAX_BODY (64u * 1024 * 1024)
 #define CONNECT_TIMEOUT_MS 10000

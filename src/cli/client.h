@@ -14,6 +14,7 @@
 #ifndef MOAT_CLI_CLIENT_H
 #define MOAT_CLI_CLIENT_H
 
+#define MOAT_CLIENT_API_VERSION "1.41" /* the API version every request asks for */
 #include <stdbool.h>
 #include <stddef.h>
 

@@ -4,6 +4,7 @@
  * store directly. */
 #include <errno.h>
 #include <getopt.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,8 @@
 #include "cli/cli.h"
 #include "cli/ctr_cmds.h"
 #include "cli/client.h"
+#include "moat/image.h"
+#include "moat/json.h"
 #include "moat/log.h"
 #include "moat/util.h"
 #include "moat/version.h"
@@ -194,12 +197,67 @@ int cli_help(struct cli *c, const char *usage, const char *const *options)
     return 0;
 }
 
+static const char *vstr(struct json_object *o, const char *k)
+{
+    struct json_object *v;
+    return o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string)
+               ? json_object_get_string(v)
+               : "";
+}
+
+/* Docker's shape: a Client and a Server section (the engine's GET /version); --format over
+ * {"Client": {...}, "Server": {...}} like docker version --format '{{.Server.APIVersion}}'. */
 int cmd_version(struct cli *c, int argc, char **argv, moat_error **err)
 {
-    (void)argv;
-    if (argc > 1)
+    static const struct option opts[] = {{"format", required_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    static const char *const help[] = {"-f, --format string   Format the output using the given Go template", NULL};
+    const char *format = NULL;
+    int o;
+    while ((o = getopt_long(argc, argv, ":f:h", opts, NULL)) != -1) {
+        if (o == 'h')
+            return cli_help(c, "[OPTIONS]", help);
+        if (o == 'f')
+            format = optarg;
+        else
+            return cli_flag_error(c, o, argv, err);
+    }
+    if (optind < argc)
         return cli_args_error(c, err, "accepts no arguments");
-    printf("moat version %s\n", MOAT_VERSION);
+    _cleanup_json_ struct json_object *root = json_object_new_object();
+    struct json_object *cli = json_object_new_object();
+    json_object_object_add(cli, "Version", json_object_new_string(MOAT_VERSION));
+    json_object_object_add(cli, "ApiVersion", json_object_new_string(MOAT_CLIENT_API_VERSION));
+    json_object_object_add(cli, "Os", json_object_new_string("linux"));
+    json_object_object_add(cli, "Arch", json_object_new_string(moat_go_arch()));
+    json_object_object_add(root, "Client", cli);
+    struct moat_client *cl;
+    struct json_object *srv = NULL;
+    _cleanup_error_ moat_error *se = NULL;
+    if (cli_client(c, &cl, &se) == 0 && moat_client_json(cl, "GET", "/version", NULL, NULL, &srv, &se) == 0 && srv) {
+        /* Docker's template names: .Server.APIVersion, .Server.Version, ... */
+        struct json_object *v;
+        if (json_object_object_get_ex(srv, "ApiVersion", &v))
+            json_object_object_add(srv, "APIVersion", json_object_get(v));
+        json_object_object_add(root, "Server", srv);
+    }
+    if (format) {
+        _cleanup_free_ char *line = NULL;
+        if (cli_template_render(format, root, &line, err) < 0)
+            return -1;
+        printf("%s\n", line);
+        return se ? moat_err(err, se->errnum, "%s", se->msg) : 0;
+    }
+    printf("Client:\n Version:           %s\n API version:       %s\n OS/Arch:           linux/%s\n", MOAT_VERSION,
+           MOAT_CLIENT_API_VERSION, moat_go_arch());
+    if (!srv) {
+        fflush(stdout);
+        return moat_err(err, se ? se->errnum : EIO, "%s", se ? se->msg : "no answer from the engine");
+    }
+    printf("\nServer: %s\n Engine:\n  Version:          %s\n  API version:      %s (minimum version %s)\n"
+           "  OS/Arch:          %s/%s\n  Kernel version:   %s\n  Built:            %s\n",
+           "moat Engine", vstr(srv, "Version"), vstr(srv, "ApiVersion"), vstr(srv, "MinAPIVersion"), vstr(srv, "Os"),
+           vstr(srv, "Arch"), vstr(srv, "KernelVersion"), vstr(srv, "BuildTime"));
     return 0;
 }
 

@@ -182,6 +182,27 @@ static int parse_int_flag(const char *flag, const char *v, int64_t *ret, moat_er
     return 0;
 }
 
+/* --security-opt seccomp=FILE: like the docker CLI, the client reads the profile and sends its
+ * content; the engine never opens a file a client names (only paths the host's policy lists). */
+static int secopt_flag(struct run_opts *o, const char *v, moat_error **err)
+{
+    const char *pv = !strncmp(v, "seccomp=", 8) ? v + 8 : !strncmp(v, "seccomp:", 8) ? v + 8 : NULL;
+    if (!pv || !pv[0] || pv[0] == '{' || !strcmp(pv, "default") || !strcmp(pv, "restricted") ||
+        !strcmp(pv, "unconfined")) {
+        moat_strv_push(&o->security_opt, v);
+        return 0;
+    }
+    _cleanup_free_ char *buf = NULL;
+    size_t len = 0;
+    if (moat_read_file_at(AT_FDCWD, pv, 1u << 20, &buf, &len, err) < 0)
+        return moat_err_wrap(err, "opening seccomp profile (%s) failed", pv);
+    if (memchr(buf, '\0', len))
+        return moat_err(err, EINVAL, "opening seccomp profile (%s) failed: not a text file", pv);
+    _cleanup_free_ char *opt = xasprintf("seccomp=%s", buf);
+    moat_strv_push(&o->security_opt, opt);
+    return 0;
+}
+
 static int one_flag(struct run_opts *o, int c, char **argv, const char *prog, moat_error **err)
 {
     switch (c) {
@@ -211,7 +232,7 @@ static int one_flag(struct run_opts *o, int c, char **argv, const char *prog, mo
     case O_CPU_SHARES: return parse_int_flag("-c, --cpu-shares", optarg, &o->cpu_shares, err);
     case O_CAP_ADD: moat_strv_push(&o->cap_add, optarg); break;
     case O_CAP_DROP: moat_strv_push(&o->cap_drop, optarg); break;
-    case O_SECOPT: moat_strv_push(&o->security_opt, optarg); break;
+    case O_SECOPT: return secopt_flag(o, optarg, err);
     case O_RESTART: set_str(&o->restart, optarg); break;
     case O_NETWORK: set_str(&o->network, optarg); break;
     case O_ALIAS: moat_strv_push(&o->aliases, optarg); break;

@@ -1,6 +1,7 @@
 /* Containers: create, the saved record, load, rename, remove. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "engine/container.h"
+#include "engine/spec_internal.h"
 #include "moat/http.h"
 #include "moat/image.h"
 #include "moat/json.h"
@@ -343,9 +345,31 @@ static char **eval_create(struct moat_engine *e, const struct moat_policy *p, co
         moat_ref_clear(&ref);
     }
     char *const engine[] = {e->socket_path, e->store_root, e->run_dir, NULL};
+    /* --volumes-from: the binds it would bring (same mode unless ":ro"/":rw" is given) */
+    _cleanup_strv_ char **ib = NULL;
+    _cleanup_free_ bool *iro = NULL;
+    size_t n = 0;
+    for (size_t i = 0; req->volumes_from && req->volumes_from[i]; i++) {
+        _cleanup_free_ char *ref = xstrdup(req->volumes_from[i]);
+        char *mode = strchr(ref, ':');
+        if (mode)
+            *mode++ = '\0';
+        struct moat_container *src = NULL;
+        _cleanup_error_ moat_error *fe = NULL;
+        if (moat_engine_find(e, ref, &src, &fe) < 0)
+            continue; /* create's own error names it */
+        for (size_t j = 0; j < src->n_vols; j++) {
+            if (strcmp(src->vols[j].type, "bind"))
+                continue;
+            moat_strv_push(&ib, src->vols[j].source);
+            iro = xrealloc(iro, (n + 1) * sizeof *iro);
+            iro[n++] = mode ? !strcmp(mode, "ro") : !src->vols[j].rw;
+        }
+    }
     struct moat_policy_input in = {.req = req, .image_name = name, .image_id = img ? img->id : NULL,
                                    .image_user = img && img->config ? img->config->user : NULL,
-                                   .engine_paths = engine, .resolved_uid_known = uid_known, .resolved_uid = uid};
+                                   .engine_paths = engine, .resolved_uid_known = uid_known, .resolved_uid = uid,
+                                   .inherited_binds = ib, .inherited_ro = iro};
     return moat_policy_eval_create(p, &in);
 }
 
@@ -395,9 +419,34 @@ int ctr_admit_op(struct moat_container *c, const struct moat_caller *who, int ru
     _cleanup_strv_ char **reasons = NULL;
     if (upd)
         reasons = moat_policy_eval_update(p, upd->memory, upd->pids, upd->nano_cpus);
-    else if (rule == POL_EXEC && er)
-        reasons = moat_policy_eval_exec(p, er, c->req && c->req->user && c->req->user[0] ? c->req->user : NULL);
-    else
+    else if (rule == POL_EXEC && er) {
+        /* runAsNonRoot judges uids: -u NAME resolved in the running container's own root, and
+         * without -u the uid the container's process runs as (its config.json) */
+        struct moat_exec_req eq = *er;
+        _cleanup_free_ char *ru = NULL, *cu = NULL;
+        if (p->b[POL_RUN_AS_NON_ROOT]) {
+            if (er->user && er->user[0] && c->pid > 0) {
+                _cleanup_free_ char *root = xasprintf("/proc/%d/root", (int)c->pid);
+                struct spec_ids ids = {0};
+                _cleanup_error_ moat_error *ue = NULL;
+                if (spec_resolve_user(root, er->user, NULL, &ids, &ue) == 0)
+                    eq.user = ru = xasprintf("%" PRIu32, ids.uid);
+                free(ids.gids);
+            }
+            _cleanup_free_ char *cfgpath = xasprintf("%s/bundle/config.json", c->dir);
+            _cleanup_json_ struct json_object *cfg = NULL;
+            _cleanup_error_ moat_error *ce = NULL;
+            struct json_object *proc, *user, *uid;
+            if (moat_json_parse_file_at(AT_FDCWD, cfgpath, 16u << 20, "config.json", &cfg, &ce) == 0 &&
+                json_object_object_get_ex(cfg, "process", &proc) && json_object_object_get_ex(proc, "user", &user) &&
+                json_object_object_get_ex(user, "uid", &uid))
+                cu = xasprintf("%" PRId64, json_object_get_int64(uid));
+        }
+        reasons = moat_policy_eval_exec(p, &eq,
+                                        cu                                                 ? cu
+                                        : c->req && c->req->user && c->req->user[0] ? c->req->user
+                                                                                    : NULL);
+    } else
         reasons = moat_policy_eval_simple(p, (enum moat_policy_rule)rule, rule == POL_CP ? "cp" : "commit");
     _cleanup_free_ char *digest = moat_policy_digest(p);
     return decide(c->e, who, p, digest, reasons, err);
@@ -418,7 +467,8 @@ static int add_volume(struct moat_container *c, const struct moat_mount_req *m, 
     if (has_destination(c, m->target))
         return moat_err(err, EINVAL, "Duplicate mount point: %s", m->target);
     struct ctr_volume v = {.type = xstrdup(m->type), .destination = xstrdup(m->target), .rw = !m->read_only};
-    v.mode = xstrdup(m->read_only ? "ro" : "");
+    /* Docker's Mode string ("ro", "rw,noexec", ...); noexec here is what the runtime mounts */
+    v.mode = xasprintf("%s%s", m->read_only ? "ro" : m->noexec ? "rw" : "", m->noexec ? ",noexec" : "");
     if (!strcmp(m->type, "volume")) {
         bool anon = !m->source || !m->source[0];
         _cleanup_free_ char *name = anon ? engine_random_hex(32) : xstrdup(m->source);

@@ -27,6 +27,7 @@
 #include <json-c/json.h>
 
 #include "engine/container.h"
+#include "engine/spec_internal.h"
 #include "moat/policy.h"
 #include "moat/json.h"
 #include "moat/log.h"
@@ -418,10 +419,27 @@ static int write_spec(struct moat_container *c, const struct moat_caller *who, c
     struct moat_image img = {0};
     _cleanup_error_ moat_error *ie = NULL;
     bool have_img = moat_image_lookup(c->e->store, c->image_id, 0, &img, &ie) == 0;
-    /* Start is evaluated too: the policy in force now, which builds the config. */
+    /* Start is evaluated too: the policy in force now, which builds the config; runAsNonRoot
+     * judges the uid the process will really have (a name in the image's /etc/passwd may be
+     * uid 0), resolved through the same confined lookup the spec builder uses. */
+    bool uid_known = false;
+    uint32_t uid = 0;
+    {
+        const char *user = c->req->user && c->req->user[0] ? c->req->user
+                           : have_img && img.config && img.config->user ? img.config->user
+                                                                        : "";
+        struct spec_ids ids = {0};
+        _cleanup_error_ moat_error *ue = NULL;
+        if (rp->view >= 0 && spec_resolve_user_at(rp->view, user, NULL, &ids, &ue) == 0) {
+            uid_known = true;
+            uid = ids.uid;
+        }
+        free(ids.gids);
+    }
     _cleanup_policy_ struct moat_policy *pol = NULL;
     struct json_object *admission = NULL;
-    if (ctr_admit(c->e, who, c, c->req, have_img ? &img : NULL, false, 0, "start", &pol, &admission, err) < 0) {
+    if (ctr_admit(c->e, who, c, c->req, have_img ? &img : NULL, uid_known, uid, "start", &pol, &admission, err) <
+        0) {
         if (have_img)
             moat_image_clear(&img);
         for (size_t i = 0; i < c->n_vols; i++)

@@ -182,9 +182,11 @@ static void check_secopts(const struct moat_policy *p, char *const *opts, char *
                     DENY(out, p, POL_SECCOMP_UNCONFINED, "security-opt seccomp=unconfined is not allowed: system "
                                                          "calls are always filtered");
             } else {
+                /* a path is a file on the engine's host: only one the policy names (a client
+                 * sends its own profile's content, which is "custom") */
                 const char *kind = !strcmp(v, "default") || !strcmp(v, "restricted") ? v : "custom";
-                bool ok = moat_strv_contains(p->l[POL_SECCOMP_PROFILES], kind) ||
-                          (v[0] == '/' && moat_strv_contains(p->l[POL_SECCOMP_PROFILES], v));
+                bool ok = v[0] == '/' ? moat_strv_contains(p->l[POL_SECCOMP_PROFILES], v)
+                                      : moat_strv_contains(p->l[POL_SECCOMP_PROFILES], kind);
                 if (!ok)
                     DENY(out, p, POL_SECCOMP_PROFILES, "seccomp profile %s%.200s%s is not allowed",
                          strcmp(kind, "custom") ? "'" : "", strcmp(kind, "custom") ? v : v[0] == '/' ? v : "(custom)",
@@ -314,6 +316,9 @@ static void check_mounts(const struct moat_policy *p, const struct moat_policy_i
             tmpfs_denied = true;
         }
     }
+    /* --volumes-from brings the other container's binds: judged as this container's own */
+    for (size_t i = 0; in->inherited_binds && in->inherited_binds[i]; i++)
+        check_bind(p, in, in->inherited_binds[i], in->inherited_ro && in->inherited_ro[i], out);
     if (!p->b[POL_TMPFS] && !tmpfs_denied && r->tmpfs && r->tmpfs[0])
         DENY(out, p, POL_TMPFS, "tmpfs mounts are not allowed (%s)", r->tmpfs[0]);
     if (!p->b[POL_VOLUMES] && !vol_denied && ((r->volumes && r->volumes[0]) || (r->volumes_from && r->volumes_from[0])))

@@ -93,6 +93,36 @@ m() { timeout -s KILL 30 "$MOAT_BIN" -H "unix://$SOCK" --data-root "$STORE" "$@"
   assert_output ''
 }
 
+@test "policy: runAsNonRoot judges the uid a name resolves to (start and exec); --volumes-from brings binds under the new container's policy" {
+  # an image whose /etc/passwd gives the name toor uid 0
+  local r=$BATS_TEST_TMPDIR/toor
+  cp -a "$MOAT_ROOTFS" "$r"
+  echo 'toor:x:0:0:root again:/:/bin/sh' >> "$r/etc/passwd"
+  tar -C "$r" --numeric-owner -cf "$BATS_TEST_TMPDIR/toor.tar" .
+  m import "$BATS_TEST_TMPDIR/toor.tar" toorimg:1 >/dev/null
+  run m run --rm --policy restricted --user toor --read-only toorimg:1 true
+  assert_failure
+  assert_output --partial "the container would run as root (user 'toor'): a non-root user is required (--user UID) (restricted.json: /runAsNonRoot)"
+  run m ps -aq
+  m run -d --name nr --policy restricted --user 1000 --read-only toorimg:1 sleep 300 >/dev/null
+  run m exec -u toor nr true
+  assert_failure
+  assert_output --partial "exec as root (user '0') is not allowed: a non-root user is required (restricted.json: /runAsNonRoot)"
+  run m exec -u 1000 nr id -u
+  assert_success
+  assert_output 1000
+  m rm -f nr >/dev/null
+  # a baseline container with a host bind; a restricted one may not inherit it
+  m run -d --name hb -v /etc:/hostetc:ro busybox sleep 300 >/dev/null
+  run m run --rm --policy restricted --user 1000 --read-only --volumes-from hb busybox true
+  assert_failure 125
+  assert_output --partial "bind mount of host path /etc is not allowed (restricted.json: /mounts/hostBinds)"
+  run m run --rm --volumes-from hb busybox cat /hostetc/hostname
+  assert_success
+  m rm -f hb >/dev/null
+  m rmi toorimg:1 >/dev/null
+}
+
 @test "policy: a restricted container gets what its policy builds: no capabilities, the restricted seccomp profile" {
   run m run --rm --policy restricted --user 1000 --read-only busybox sh -c 'grep -E "^(CapEff|CapBnd|NoNewPrivs)" /proc/self/status; id -u; touch /x 2>&1 || echo ro'
   assert_success
