@@ -104,6 +104,12 @@ struct json_object *api_body_json(struct api_call *c, bool allow_empty);
  * and {"label":["a=b"]}.  Returns an object key -> array of strings (empty
  * object when absent), or NULL after answering 400. */
 struct json_object *api_filters(struct api_call *c);
+/* The router's parsing without a request (also what fuzz/fuzz_router.c drives): the version
+ * prefix, the route tables, the filters= query. */
+int api_strip_version(const char **path, unsigned *minor, char *why, size_t whysz);
+const struct api_route *api_route_find(const char *method, const char *path, char *buf, size_t bufsz,
+                                       const char **params, bool *path_known);
+struct json_object *api_filters_parse(const char *q, char **bad);
 /* Values of one filter key (NULL-terminated copies: moat_strv_free), or NULL when absent. */
 char **api_filter_values(struct json_object *filters, const char *key);
 

@@ -54,8 +54,9 @@ void api_error_reply(struct moat_http_req *r, const moat_error *e)
     moat_http_reply_error(r, st, "%s", e && e->msg ? e->msg : "internal error");
 }
 
-/* "/v1.41/x" -> "/x" with minor 41; "/x" -> 41.  -1 after answering 400. */
-static int strip_version(struct moat_http_req *r, const char **path, unsigned *minor)
+/* "/v1.41/x" -> "/x" with minor 41; "/x" -> 41.  An unsupported version: -1 with the
+ * 400 message in why (a static-size buffer). */
+int api_strip_version(const char **path, unsigned *minor, char *why, size_t whysz)
 {
     const char *p = *path;
     *minor = 41;
@@ -75,14 +76,14 @@ static int strip_version(struct moat_http_req *r, const char **path, unsigned *m
     if (*q != '/' && *q != '\0')
         return 0;
     if (major > 1 || (major == 1 && mi > 41)) {
-        moat_http_reply_error(r, 400, "client version %u.%u is too new. Maximum supported API version is %s", major,
-                              mi, MOAT_API_VERSION);
+        snprintf(why, whysz, "client version %u.%u is too new. Maximum supported API version is %s", major, mi,
+                 MOAT_API_VERSION);
         return -1;
     }
     if (major < 1 || mi < 24) {
-        moat_http_reply_error(r, 400, "client version %u.%u is too old. Minimum supported API version is %s, please "
-                                      "upgrade your client to a newer version",
-                              major, mi, MOAT_API_MIN_VERSION);
+        snprintf(why, whysz, "client version %u.%u is too old. Minimum supported API version is %s, please "
+                             "upgrade your client to a newer version",
+                 major, mi, MOAT_API_MIN_VERSION);
         return -1;
     }
     *minor = mi;
@@ -177,6 +178,14 @@ static struct found lookup(const char *method, const char *path, char *buf, size
         }
     }
     return f;
+}
+
+const struct api_route *api_route_find(const char *method, const char *path, char *buf, size_t bufsz,
+                                       const char **params, bool *path_known)
+{
+    struct found f = lookup(method, path, buf, bufsz, params);
+    *path_known = f.path_known;
+    return f.route;
 }
 
 struct route_data {
@@ -300,8 +309,11 @@ void api_dispatch(struct moat_http_req *r, void *ctx)
         moat_http_reply_error(r, 414, "request path too long");
         return;
     }
-    if (strip_version(r, &path, &minor) < 0)
+    char why[256];
+    if (api_strip_version(&path, &minor, why, sizeof why) < 0) {
+        moat_http_reply_error(r, 400, "%s", why);
         return;
+    }
     struct route_data *rd = xmalloc(sizeof *rd);
     struct api_call c = {.engine = ctx, .req = r, .version_minor = minor};
     struct found f = lookup(moat_http_method(r), path, rd->buf, sizeof rd->buf, c.params);
@@ -372,17 +384,19 @@ struct json_object *api_body_json(struct api_call *c, bool allow_empty)
     return o;
 }
 
-struct json_object *api_filters(struct api_call *c)
+/* The filters= query (Docker's {"key": ["v", ...]} or the older {"key": {"v": true}}) as
+ * {"key": ["v", ...]}; NULL and *bad (what is wrong) when it is not one. */
+struct json_object *api_filters_parse(const char *q, char **bad)
 {
-    const char *q = moat_http_query(c->req, "filters");
     struct json_object *out = json_object_new_object();
+    *bad = NULL;
     if (!q || !q[0])
         return out;
     _cleanup_error_ moat_error *e = NULL;
     _cleanup_json_ struct json_object *in = NULL;
     if (moat_json_parse(q, strlen(q), 64u << 10, "filters", &in, &e) < 0 || !json_object_is_type(in, json_type_object)) {
         json_object_put(out);
-        moat_http_reply_error(c->req, 400, "invalid filter '%s'", q);
+        *bad = xstrdup(q);
         return NULL;
     }
     json_object_object_foreach(in, key, val)
@@ -405,11 +419,20 @@ struct json_object *api_filters(struct api_call *c)
         } else {
             json_object_put(arr);
             json_object_put(out);
-            moat_http_reply_error(c->req, 400, "invalid filter '%s'", key);
+            *bad = xstrdup(key);
             return NULL;
         }
         json_object_object_add(out, key, arr);
     }
+    return out;
+}
+
+struct json_object *api_filters(struct api_call *c)
+{
+    _cleanup_free_ char *bad = NULL;
+    struct json_object *out = api_filters_parse(moat_http_query(c->req, "filters"), &bad);
+    if (!out)
+        moat_http_reply_error(c->req, 400, "invalid filter '%s'", bad);
     return out;
 }
 
