@@ -167,6 +167,7 @@ struct moat_policy_input {
     const char *image_id;            /* "sha256:..." */
     bool image_from_registry;        /* pulled (needs a signature under "registry") */
     const char *image_user;          /* the image's User */
+    const char *image_volume;        /* one of the image's VOLUME paths (they become anonymous volumes), or NULL */
     char *const *bind_sources;       /* resolved host paths of the binds, NULL-terminated */
     const bool *bind_ro;             /* parallel to bind_sources */
     char *const *inherited_binds;    /* --volumes-from: the other containers' bind sources, NULL-terminated */

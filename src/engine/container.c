@@ -366,7 +366,25 @@ static char **eval_create(struct moat_engine *e, const struct moat_policy *p, co
             iro[n++] = mode ? !strcmp(mode, "ro") : !src->vols[j].rw;
         }
     }
+    /* the image's VOLUME entries become anonymous volumes (unless a mount covers the path) */
+    const char *ivol = NULL;
+    struct json_object *icfg = NULL, *ivols = NULL;
+    if (img && img->config && img->config->json && json_object_object_get_ex(img->config->json, "config", &icfg) &&
+        json_object_object_get_ex(icfg, "Volumes", &ivols) && json_object_is_type(ivols, json_type_object)) {
+        json_object_object_foreach(ivols, target, val)
+        {
+            (void)val;
+            bool covered = false;
+            for (size_t i = 0; i < req->n_mounts && !covered; i++)
+                covered = req->mounts[i].target && !strcmp(req->mounts[i].target, target);
+            if (target[0] == '/' && !covered) {
+                ivol = target;
+                break;
+            }
+        }
+    }
     struct moat_policy_input in = {.req = req, .image_name = name, .image_id = img ? img->id : NULL,
+                                   .image_volume = ivol,
                                    .image_user = img && img->config ? img->config->user : NULL,
                                    .engine_paths = engine, .resolved_uid_known = uid_known, .resolved_uid = uid,
                                    .inherited_binds = ib, .inherited_ro = iro};

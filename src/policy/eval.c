@@ -324,6 +324,8 @@ static void check_mounts(const struct moat_policy *p, const struct moat_policy_i
     if (!p->b[POL_VOLUMES] && !vol_denied && ((r->volumes && r->volumes[0]) || (r->volumes_from && r->volumes_from[0])))
         DENY(out, p, POL_VOLUMES, "volumes are not allowed (%s)",
              r->volumes && r->volumes[0] ? r->volumes[0] : "--volumes-from");
+    else if (!p->b[POL_VOLUMES] && !vol_denied && in->image_volume)
+        DENY(out, p, POL_VOLUMES, "volumes are not allowed (the image's VOLUME %s)", in->image_volume);
 }
 
 /* ---- network, resources, the rest ------------------------------------------------------ */

@@ -331,3 +331,50 @@ hup_and_wait() { # $1: jq condition on .MoatPolicy that holds once the reload is
   run m ps -aq
   assert_output ''
 }
+
+@test "policy: /mounts/volumes false refuses the image's VOLUME too; /mounts/tmpfs; /mounts/noexec on every mount" {
+  tar -C "$MOAT_ROOTFS" --numeric-owner -cf "$BATS_TEST_TMPDIR/r.tar" .
+  m import --change 'VOLUME /data' "$BATS_TEST_TMPDIR/r.tar" volimg:1 >/dev/null
+  printf '{"moatPolicy": 1, "mounts": {"volumes": false, "tmpfs": false}}' > "$BATS_TEST_TMPDIR/nov.json"
+  run m run --rm --policy "$BATS_TEST_TMPDIR/nov.json" volimg:1 true
+  assert_failure 125
+  assert_output --partial "volumes are not allowed (the image's VOLUME /data) (the container's policy: /mounts/volumes)"
+  run m run --rm --policy "$BATS_TEST_TMPDIR/nov.json" --tmpfs /t busybox true
+  assert_failure 125
+  assert_output --partial "tmpfs mounts are not allowed (/t) (the container's policy: /mounts/tmpfs)"
+  run m run --rm --policy "$BATS_TEST_TMPDIR/nov.json" busybox true
+  assert_success
+  # allowed where the policy allows it: the image's volume is an anonymous volume
+  run m run --rm volimg:1 sh -c 'grep -c " /data " /proc/mounts'
+  assert_output 1
+  printf '{"moatPolicy": 1, "mounts": {"noexec": true}}' > "$BATS_TEST_TMPDIR/noexec.json"
+  run m run --rm --policy "$BATS_TEST_TMPDIR/noexec.json" -v nx:/v --tmpfs /t busybox sh -c 'grep -E " /(v|t) " /proc/mounts'
+  assert_success
+  assert_line --regexp ' /v .*noexec'
+  assert_line --regexp ' /t .*noexec'
+  m volume rm nx >/dev/null
+  m rmi volimg:1 >/dev/null
+}
+
+@test "policy: start judges a created container by the host policy in force now (tightened after create)" {
+  m create --name late busybox true >/dev/null
+  printf '{"moatPolicy": 1, "resources": {"memory": {"required": true}}}\n' > "$PDIR/50-mem.json"
+  kill -HUP "$(cat "$ENG/moatd.pid")"
+  for _ in $(seq 100); do
+    m policy check busybox true >/dev/null 2>&1 || break
+    sleep 0.05
+  done
+  run m start late
+  assert_failure
+  assert_output --partial "a memory limit (-m) is required ($PDIR/50-mem.json: /resources/memory/required)"
+  run m inspect -f '{{.State.Status}}' late
+  assert_output created
+  rm "$PDIR/50-mem.json"
+  kill -HUP "$(cat "$ENG/moatd.pid")"
+  for _ in $(seq 100); do
+    m policy check busybox true >/dev/null 2>&1 && break
+    sleep 0.05
+  done
+  run m start late
+  assert_success
+}
