@@ -48,6 +48,7 @@ printf 'layer: %s, %s MB, %s paths\n' "$TAR" "$(( $(stat -c %s "$TAR") / 1000000
 
 work=$(mktemp -d /var/tmp/moat-bench-run-XXXXXX)
 trap 'rm -rf "$work"' EXIT
+trap 'exit 1' TERM # seconds() stops the whole bench on a failed command
 
 pd() {
   unshare -m sh -c 'for d in /var/lib/containers /run/containers; do
@@ -64,12 +65,19 @@ reset() {
 }
 
 # seconds CMD...: wall time of one run
+# seconds CMD...: its wall time; a command that fails stops the bench (a failed import must
+# never be timed as a fast one)
 seconds() {
   local t0 t1
-  t0=$(date +%s.%N)
-  "$@" >/dev/null 2>&1
-  t1=$(date +%s.%N)
-  echo "$t1 - $t0" | bc -l
+  t0=$EPOCHREALTIME
+  if ! "$@" >"$work/last.out" 2>&1; then
+    echo "bench: failed: $*" >&2
+    tail -5 "$work/last.out" >&2
+    kill -TERM $$
+    exit 1
+  fi
+  t1=$EPOCHREALTIME
+  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f\n", b - a }'
 }
 
 median() { sort -g | awk '{ a[NR] = $1 } END { printf "%.3f", a[int((NR + 1) / 2)] }'; }
@@ -94,7 +102,7 @@ pair() { # NAME MOAT-CMD... -- PODMAN-CMD...
     b=$(seconds "${p[@]}")
     echo "$a" >>"$work/$name.moat"
     echo "$b" >>"$work/$name.podman"
-    echo "$b / $a" | bc -l >>"$work/$name.ratio"
+    awk -v a="$a" -v b="$b" 'BEGIN { printf "%.6f\n", b / a }' >>"$work/$name.ratio"
   done
   printf '  %-22s %s s\n' "moat-$name" "$(median <"$work/$name.moat")"
   printf '  %-22s %s s\n' "podman-$name" "$(median <"$work/$name.podman")"

@@ -65,6 +65,24 @@ pd() {
   assert_output "${id#sha256:} [sh]"
 }
 
+@test "interop: moat save is also an OCI layout: podman reads it as an oci-archive (no manifest.json)" {
+  moat image build-busybox >/dev/null
+  moat tag busybox interop/oci:1
+  id=$(moat images -q --no-trunc interop/oci:1)
+  moat save -o "$BATS_TEST_TMPDIR/moat.tar" interop/oci:1
+  mkdir "$BATS_TEST_TMPDIR/x"
+  tar -C "$BATS_TEST_TMPDIR/x" -xf "$BATS_TEST_TMPDIR/moat.tar"
+  [ -f "$BATS_TEST_TMPDIR/x/index.json" ] && [ -f "$BATS_TEST_TMPDIR/x/oci-layout" ]
+  rm -f "$BATS_TEST_TMPDIR/x/manifest.json" "$BATS_TEST_TMPDIR/x/repositories"
+  tar -C "$BATS_TEST_TMPDIR/x" -cf "$BATS_TEST_TMPDIR/oci.tar" .
+  run pd pull -q "oci-archive:$BATS_TEST_TMPDIR/oci.tar"
+  assert_success
+  # the same image ID: the same config, which names the same layers
+  [ "$(pd image inspect --format '{{.Id}}' "${lines[-1]}")" = "${id#sha256:}" ]
+  run pd image inspect --format '{{.Config.Cmd}} {{len .RootFS.Layers}}' "${lines[-1]}"
+  assert_output "[sh] 1"
+}
+
 # a podman-made image: the test rootfs imported by podman, with a command
 podman_image() {
   tar -C "$MOAT_ROOTFS" -cf "$BATS_TEST_TMPDIR/rootfs.tar" .
