@@ -113,6 +113,17 @@ started() {
   assert_output ''
   run m restart -t 1 ca
   assert_success
+  assert_output ca
+  run m inspect -f '{{.State.Status}} {{.RestartCount}}' ca
+  assert_output 'running 0'
+  p1=$(m inspect -f '{{.State.Pid}} {{.State.StartedAt}}' ca)
+  # a running container: stopped and started again, a new process
+  run m restart -t 1 ca
+  assert_success
+  p2=$(m inspect -f '{{.State.Pid}} {{.State.StartedAt}}' ca)
+  [ "${p1% *}" -gt 0 ] && [ "${p2% *}" -gt 0 ] && [ "${p1% *}" != "${p2% *}" ] && [ "${p1#* }" != "${p2#* }" ]
+  run m inspect -f '{{.State.Status}}' ca
+  assert_output running
   run m kill ca
   assert_success
   assert_output ca
