@@ -19,15 +19,21 @@ fail() { echo "not ok - $P $*"; exit 1; }
 # Accelerator: KVM on hardware virtualization (kvm_intel, kvm_amd).  A PVM
 # host (kvm_pvm: KVM without VT-x/AMD-V, e.g. inside a Firecracker sandbox)
 # only runs PVM-enabled guest kernels; Debian's hangs right after its
-# decompressor there, so such hosts use QEMU's TCG emulation instead.
+# decompressor there, so such hosts use QEMU's TCG emulation instead, as do
+# hosts without /dev/kvm.
 accel=${MOAT_VM_ACCEL:-}
 if [ -z "$accel" ]; then
-  [ -c /dev/kvm ] || skip "no /dev/kvm on this machine (MOAT_VM_ACCEL=tcg runs it emulated)"
-  { exec 3<>/dev/kvm; } 2>/dev/null || skip "/dev/kvm cannot be opened"
-  exec 3>&-
-  accel=kvm
-  if [ -d /sys/module/kvm_pvm ] && [ ! -d /sys/module/kvm_intel ] && [ ! -d /sys/module/kvm_amd ]; then
-    accel=tcg
+  # Without a usable /dev/kvm the lane still runs, emulated (TCG: about 30 s
+  # here, 45 s with the ASan build), rather than skipping.
+  accel=tcg
+  if [ -c /dev/kvm ] && { exec 3<>/dev/kvm; } 2>/dev/null; then
+    exec 3>&-
+    accel=kvm
+    if [ -d /sys/module/kvm_pvm ] && [ ! -d /sys/module/kvm_intel ] && [ ! -d /sys/module/kvm_amd ]; then
+      accel=tcg
+    fi
+  else
+    echo "# vm-v2: no usable /dev/kvm: QEMU's TCG emulation"
   fi
 fi
 case $accel in
