@@ -308,6 +308,7 @@ int moat_engine_new(const struct moat_engine_opts *o, struct event_base *base, s
     e->runtime_root = xasprintf("%s/runtime", e->run_dir);
     if (moat_private_dir(e->runtime_root, err) < 0)
         goto fail;
+    e->runtime_timeout_s = o->runtime_timeout_s > 0 ? o->runtime_timeout_s : 30;
     e->runtime_path = o->runtime ? xstrdup(o->runtime) : sibling("moat-runtime");
     e->monitor_path = o->monitor ? xstrdup(o->monitor) : sibling("moat-monitor");
     if (!e->runtime_path || !e->monitor_path) {

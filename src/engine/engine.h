@@ -37,6 +37,7 @@ struct moat_engine_opts {
     const char *runtime;    /* NULL: moat-runtime next to moatd, else in PATH */
     const char *monitor;    /* NULL: moat-monitor next to moatd, else in PATH */
     const char *policy_dir; /* NULL: moat_policy_default_dir() */
+    int runtime_timeout_s;  /* 0: 30 s; how long a runtime command may take */
 };
 
 struct img_job;
@@ -47,6 +48,7 @@ struct moat_engine {
     struct moat_volumes *volumes;
     char *store_root, *run_dir, *socket_path, *runtime_path, *monitor_path, *runtime_root;
     bool rootless;
+    int runtime_timeout_s;        /* a runtime command that takes longer is killed (ctr_runtime) */
     int64_t started_unix;
     struct moat_container **ctrs; /* every container */
     size_t n_ctrs;

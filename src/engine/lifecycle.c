@@ -72,7 +72,27 @@ int ctr_runtime(struct moat_engine *e, char *const *args, char **ret_err, moat_e
     close(p[1]);
     char buf[4096];
     size_t have = 0;
+    /* The engine waits on this in its event loop: a runtime that hangs (a container's
+     * cgroup stuck freezing, a wedged filesystem) is killed after a bound instead of
+     * holding every other client.  Its commands (start, kill, pause, resume, delete)
+     * take milliseconds. */
+    bool timed_out = false;
+    struct pollfd pf = {.fd = p[0], .events = POLLIN};
+    uint64_t deadline = moat_now_ns() + (uint64_t)e->runtime_timeout_s * 1000000000ull;
     for (;;) {
+        uint64_t now = moat_now_ns();
+        if (now >= deadline) {
+            timed_out = true;
+            kill(pid, SIGKILL);
+            break;
+        }
+        int pr = poll(&pf, 1, (int)((deadline - now) / 1000000) + 1);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr < 0)
+            break;
+        if (pr == 0)
+            continue;
         ssize_t r = read(p[0], buf + have, sizeof buf - 1 - have);
         if (r < 0 && errno == EINTR)
             continue;
@@ -89,6 +109,12 @@ int ctr_runtime(struct moat_engine *e, char *const *args, char **ret_err, moat_e
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
+    if (timed_out) {
+        if (ret_err)
+            *ret_err = xstrdup("timed out");
+        return moat_err(err, ETIMEDOUT, "moat-runtime %s did not answer in %d s and was killed", args[0],
+                        e->runtime_timeout_s);
+    }
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return 0;
     while (have && (buf[have - 1] == '\n' || buf[have - 1] == ' '))

@@ -97,6 +97,8 @@ static void usage(FILE *f)
                "      --run-dir DIR     runtime state (default /run/moat, or per user)\n"
                "      --runtime PATH    moat-runtime binary\n"
                "      --monitor PATH    moat-monitor binary\n"
+               "      --runtime-timeout SECONDS\n"
+               "                        how long a runtime command may take before it is killed (default 30)\n"
                "      --log-file FILE   log here instead of stderr\n"
                "      --policy-dir DIR  the host's policy files (default /etc/moat/policy.d, or per user)\n"
                "  -D, --debug           debug logging\n"
@@ -124,7 +126,7 @@ int main(int argc, char **argv)
         {"monitor", required_argument, NULL, 'm'},   {"log-file", required_argument, NULL, 'l'},
         {"debug", no_argument, NULL, 'D'},           {"version", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},            {"policy-dir", required_argument, NULL, 'P'},
-        {NULL, 0, NULL, 0}};
+        {"runtime-timeout", required_argument, NULL, 'T'}, {NULL, 0, NULL, 0}};
     struct moat_engine_opts eo = {0};
     struct moat_log_config lc = {.progname = "moatd", .level = MOAT_LOG_INFO, .file_fd = -1, .stderr_on = 1};
     const char *log_file = NULL;
@@ -138,6 +140,15 @@ int main(int argc, char **argv)
         case 'm': eo.monitor = optarg; break;
         case 'l': log_file = optarg; break;
         case 'P': eo.policy_dir = optarg; break;
+        case 'T': {
+            int64_t t;
+            if (moat_parse_i64(optarg, &t) < 0 || t < 1 || t > 3600) {
+                fprintf(stderr, "moatd: --runtime-timeout: give seconds from 1 to 3600, not '%s'\n", optarg);
+                return 2;
+            }
+            eo.runtime_timeout_s = (int)t;
+            break;
+        }
         case 'D': lc.level = MOAT_LOG_DEBUG; break;
         case 'v': printf("moatd version %s\n", MOAT_VERSION); return 0;
         case 'h': usage(stdout); return 0;

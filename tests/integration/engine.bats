@@ -316,3 +316,34 @@ raw_logs() { curl -sS --unix-socket "$SOCK" "http://moat/v1.41/containers/$1/log
   api GET "/volumes/$vol" >/dev/null
   [ "$(code)" = 404 ]
 }
+
+@test "engine: a runtime command that hangs is killed after --runtime-timeout; the engine keeps serving" {
+  # A runtime whose pause never returns (as a cgroup stuck freezing would): the
+  # engine waits for it in its event loop, so the bound is what keeps every
+  # other client served.
+  real=$MOAT_BUILD/bin/moat-runtime
+  wrap=$ENG/hanging-runtime
+  printf '#!/bin/sh\nfor a; do [ "$a" = pause ] && exec sleep 300; done\nexec %s "$@"\n' "$real" > "$wrap"
+  chmod 755 "$wrap"
+  kill "$(cat "$ENG/moatd.pid")"
+  sleep 0.3
+  engine_start --runtime "$wrap" --runtime-timeout 2
+  id=$(create '{"Image":"busybox","Cmd":["sleep","1000"]}')
+  api POST "/containers/$id/start" >/dev/null
+  [ "$(code)" = 204 ]
+  t0=$(date +%s)
+  run api POST "/containers/$id/pause"
+  t1=$(date +%s)
+  [ "$(code)" = 500 ]
+  [[ $output == *"moat-runtime pause did not answer in 2 s and was killed"* ]]
+  [ $((t1 - t0)) -le 6 ]
+  ! pgrep -f "^sleep 300$" -u "$(id -u)" >/dev/null
+  api GET /_ping >/dev/null
+  [ "$(code)" = 200 ]
+  [ "$(api GET "/containers/$id/json" | jq -r .State.Status)" = running ]
+  api DELETE "/containers/$id?force=1" >/dev/null
+  [ "$(code)" = 204 ]
+  kill "$(cat "$ENG/moatd.pid")"
+  sleep 0.3
+  start_moatd
+}
