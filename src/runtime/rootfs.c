@@ -294,6 +294,16 @@ static int open_bind(const struct oci_spec *spec, const struct oci_mount *m, boo
         if (set_attrs(mfd, set, clr, m->recursive_attrs, m->destination, err) < 0)
             return -1;
     }
+    /* Hardening beyond the OCI letter: "ro" (and nosuid, nodev, noexec, nosymfollow) on an
+     * rbind holds for the whole tree, so a host submount under a read-only volume (a tmpfs,
+     * /dev/shm under /dev...) is read-only inside too, as Docker's `-v SRC:DST:ro` is.  Only
+     * restrictions go down the tree; a clearing option ("rw", "suid"...) stays on the top
+     * mount unless it was asked recursively ("rrw"...), so a read-only host submount is never
+     * made writable. */
+    uint64_t down = set & (MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC |
+                           MOUNT_ATTR_NOSYMFOLLOW);
+    if (m->rbind && !m->recursive_attrs && set_attrs(mfd, down, 0, true, m->destination, err) < 0)
+        return -1;
     return TAKE_FD(mfd);
 }
 
