@@ -90,6 +90,8 @@ int container_plan_prepare(struct container_plan *plan, const struct moat_rt_opt
     plan->rootless = rt_rootless();
     plan->cap_last = read_cap_last();
     plan->host_netns_ino = ns_inode("/proc/self/ns/net");
+    plan->host_pidns_ino = ns_inode("/proc/self/ns/pid");
+    plan->host_ipcns_ino = ns_inode("/proc/self/ns/ipc");
     plan->bundle = xstrdup(bundle);
     const struct oci_linux *lx = &spec->linux_;
 

@@ -294,6 +294,16 @@ static int open_bind(const struct oci_spec *spec, const struct oci_mount *m, boo
         if (set_attrs(mfd, set, clr, m->recursive_attrs, m->destination, err) < 0)
             return -1;
     }
+    /* Hardening beyond the OCI letter: "ro" (and nosuid, nodev, noexec, nosymfollow) on an
+     * rbind holds for the whole tree, so a host submount under a read-only volume (a tmpfs,
+     * /dev/shm under /dev...) is read-only inside too, as Docker's `-v SRC:DST:ro` is.  Only
+     * restrictions go down the tree; a clearing option ("rw", "suid"...) stays on the top
+     * mount unless it was asked recursively ("rrw"...), so a read-only host submount is never
+     * made writable. */
+    uint64_t down = set & (MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC |
+                           MOUNT_ATTR_NOSYMFOLLOW);
+    if (m->rbind && !m->recursive_attrs && set_attrs(mfd, down, 0, true, m->destination, err) < 0)
+        return -1;
     return TAKE_FD(mfd);
 }
 
@@ -353,12 +363,39 @@ static int mount_bind(struct rootfs_ctx *c, const struct oci_mount *m, int mfd, 
 }
 
 /* The namespace a fresh sysfs/proc/mqueue instance is tied to is the host's
- * (not created for the container): only then may the host's be bound. */
+ * (not created for the container): only then may the host's instance be bound.
+ * A pid or ipc namespace joined by path counts as the host's only if it is
+ * (the runtime's own, compared by inode): it is often someone else's (a holder
+ * process, another container), and the host's /proc bound for it would show
+ * the host's processes in place of that namespace's, /dev/mqueue the host's
+ * queues.  A network namespace joined by path keeps the host's /sys, as with
+ * runc and crun: engines make the netns as root and hand its path to a
+ * container with a user namespace that can never mount sysfs for it; the
+ * bound /sys is read-only and what it shows of other namespaces is the host's
+ * devices, not their processes or data. */
 static bool shares_host_ns(const struct rootfs_ctx *c, const char *type)
 {
     const struct oci_namespace *ns = c->plan->spec->linux_.ns;
     int k = !strcmp(type, "sysfs") ? OCI_NS_NET : !strcmp(type, "proc") ? OCI_NS_PID : !strcmp(type, "mqueue") ? OCI_NS_IPC : -1;
-    return k >= 0 && (!ns[k].present || ns[k].path);
+    if (k < 0)
+        return false;
+    if (!ns[k].present || (ns[k].path && k == OCI_NS_NET))
+        return true;
+    if (!ns[k].path)
+        return false;
+    uint64_t host = k == OCI_NS_PID ? c->plan->host_pidns_ino : c->plan->host_ipcns_ino;
+    return host && ns_inode(k == OCI_NS_PID ? "/proc/self/ns/pid" : "/proc/self/ns/ipc") == host;
+}
+
+/* The namespace given by path for a filesystem of this type, or NULL. */
+static const char *joined_ns_path(const struct rootfs_ctx *c, const char *type, const char **name)
+{
+    const struct oci_namespace *ns = c->plan->spec->linux_.ns;
+    int k = !strcmp(type, "sysfs") ? OCI_NS_NET : !strcmp(type, "proc") ? OCI_NS_PID : !strcmp(type, "mqueue") ? OCI_NS_IPC : -1;
+    if (k < 0 || k == OCI_NS_NET || !ns[k].present || !ns[k].path)
+        return NULL;
+    *name = oci_ns_names[k];
+    return ns[k].path;
 }
 
 static int mount_filesystem(struct rootfs_ctx *c, const struct oci_mount *m, int tfd, const char *dest,
@@ -405,6 +442,12 @@ static int mount_filesystem(struct rootfs_ctx *c, const struct oci_mount *m, int
     }
     if (mfd < 0) {
         *err = TAKE_PTR(first);
+        const char *nsname = NULL, *nspath = joined_ns_path(c, type, &nsname);
+        if ((*err)->errnum == EPERM && nspath)
+            return moat_err_wrap(err,
+                                 "the %s namespace '%s' is not the host's and belongs to a user namespace the "
+                                 "container is not in (join that user namespace too)",
+                                 nsname, nspath);
         return -1;
     }
     _cleanup_close_ int owned = mfd;

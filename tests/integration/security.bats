@@ -176,3 +176,93 @@ lsm_active() {
   assert_failure
   assert_output --partial "is not an SELinux context of the form user:role:type[:level]"
 }
+
+# ---- CVE-2019-5736: a container can't overwrite the runtime's binary --------
+# What defends it (src/runtime/sealed.c, main.c): every command that enters a
+# container (create, run, exec) first re-executes itself from a sealed memfd
+# copy of its binary (F_SEAL_WRITE|F_SEAL_GROW|F_SEAL_SHRINK|F_SEAL_SEAL).  So
+# /proc/PID/exe of any runtime process a container can see, and whatever a
+# `#!/proc/self/exe` script makes the kernel run inside the container, is that
+# copy, never the file on the host: busy (ETXTBSY) while anything runs it,
+# unwritable (EPERM, the seals) once it is free.  Until it execs the
+# container's command the runtime process is also non-dumpable (container.c,
+# exec.c): the container can't even open its /proc/PID/exe.  A user namespace
+# adds a third layer (the host binary's owner is not mapped), so the attack is
+# also run without one, container root being host root with every capability:
+# there only the sealed copy stands between it and the binary.
+# The runtime under test is a copy ($RTC), so a failure can't corrupt the build.
+
+# cve_setup: $RTC and its sha256 $RTSUM; a rootfs that can run it (its dynamic
+# loader and libraries: in the CVE the image has a libc); a /tmp that can
+# hold an executable script and a fifo.
+cve_setup() {
+  RTC=$BATS_TEST_TMPDIR/rt/moat-runtime
+  mkdir -p "${RTC%/*}"
+  cp "$RUNTIME" "$RTC"
+  chmod 755 "$RTC" "${RTC%/*}"
+  RTSUM=$(sha256sum < "$RTC")
+  ROOT=$BATS_TEST_TMPDIR/rootfs
+  cp -a "$MOAT_ROOTFS" "$ROOT"
+  local l
+  for l in $(ldd "$RTC" | grep -o '/[^ ]*'); do cp -L --parents "$l" "$ROOT/"; done
+  chmod -R a+rX "$ROOT"
+  rm -f "$BUNDLE/rootfs"
+  ln -s "$ROOT" "$BUNDLE/rootfs"
+  cfg '.mounts += [{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777"]}]'
+}
+
+rtc() { "$RTC" --root "$STATE" "$@"; }
+
+# cve_attack: run the attack and check that nothing was written.
+cve_attack() {
+  local out=$BATS_TEST_TMPDIR/ctr.out
+  # 1. exe-attack: wait for a runtime process inside, hold its exe, let it
+  #    go, write through the handle once it has exited (the published exploit);
+  # 2. exe-scan: for 4 s, open /proc/PID/exe for writing of everything in
+  #    sight while processes enter through `moat-runtime exec`.
+  set_args sh -c 'mkfifo /tmp/fifo; printf "#!/proc/self/exe --log=/tmp/fifo\n" > /tmp/evil; chmod 755 /tmp/evil
+                  echo ready; probe exe-attack /tmp/fifo 20; echo "attack-rc $?"
+                  probe exe-scan 4; echo "scan-rc $?"; sleep 100'
+  rtc run --detach --bundle "$BUNDLE" "$CID" < /dev/null > "$out" 2>&1
+  wait_for grep -q '^ready' "$out"
+  # The kernel runs /proc/self/exe of the process entering the container (the
+  # runtime) for /tmp/evil: the runtime runs inside the container, held on the
+  # fifo (its --log) until the attacker lets it go.
+  run timeout 30 "$RTC" --root "$STATE" exec "$CID" /tmp/evil
+  assert_output --partial "unknown command '/tmp/evil'"
+  wait_for grep -q '^attack-rc' "$out"
+  for _ in $(seq 30); do rtc exec "$CID" true; done
+  for _ in $(seq 100); do grep -q '^scan-rc' "$out" && break; sleep 0.1; done
+  run cat "$out"
+  # the process the attacker reached was the runtime, and its exe the sealed copy
+  assert_line --regexp '^target pid [0-9]+ exe /memfd:moat-runtime \(deleted\)$'
+  assert_line "running open errno ETXTBSY"
+  refute_line --partial "write ok"
+  assert_line "exe-attack reached 1 written 0"
+  assert_line "attack-rc 0"
+  assert_line --regexp '^exe-scan tries [1-9][0-9]* seen-runtime [0-9]+ opened [0-9]+ written 0$'
+  assert_line "scan-rc 0"
+  # the binary on the host is unchanged
+  assert_equal "$(sha256sum < "$RTC")" "$RTSUM"
+}
+
+@test "CVE-2019-5736: #!/proc/self/exe and /proc/PID/exe of processes entering the container can't overwrite the runtime" {
+  cve_setup
+  cve_attack
+  # once free, the copy refuses writes: sealed (EPERM), whatever let it open
+  assert_line --regexp '^exited-via-o_path (open errno [A-Z]+|write errno EPERM)$'
+}
+
+@test "CVE-2019-5736 without a user namespace: container root with every capability still can't overwrite the runtime" {
+  requires_root
+  cve_setup
+  cfg 'del(.linux.namespaces[] | select(.type == "user")) | del(.linux.uidMappings, .linux.gidMappings, .linux.seccomp)
+       | .process.capabilities = ({} | .bounding = ["CAP_SYS_ADMIN", "CAP_SYS_PTRACE", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_CHOWN", "CAP_LINUX_IMMUTABLE"]
+         | .effective = .bounding | .permitted = .bounding)'
+  cve_attack
+  # host root gets the copy open once it is free: only the seals refuse the write
+  assert_line "exited-via-o_path open ok"
+  assert_line "exited-via-o_path write errno EPERM"
+  # and while it ran, the host binary was never what /proc/PID/exe led to
+  refute_output --partial "exe $RTC"
+}
