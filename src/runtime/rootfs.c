@@ -373,10 +373,16 @@ static int mount_bind(struct rootfs_ctx *c, const struct oci_mount *m, int mfd, 
  * container with a user namespace that can never mount sysfs for it; the
  * bound /sys is read-only and what it shows of other namespaces is the host's
  * devices, not their processes or data. */
+/* The namespace a filesystem type's fresh instance belongs to, or -1. */
+static int fs_ns_kind(const char *type)
+{
+    return !strcmp(type, "sysfs") ? OCI_NS_NET : !strcmp(type, "proc") ? OCI_NS_PID : !strcmp(type, "mqueue") ? OCI_NS_IPC : -1;
+}
+
 static bool shares_host_ns(const struct rootfs_ctx *c, const char *type)
 {
     const struct oci_namespace *ns = c->plan->spec->linux_.ns;
-    int k = !strcmp(type, "sysfs") ? OCI_NS_NET : !strcmp(type, "proc") ? OCI_NS_PID : !strcmp(type, "mqueue") ? OCI_NS_IPC : -1;
+    int k = fs_ns_kind(type);
     if (k < 0)
         return false;
     if (!ns[k].present || (ns[k].path && k == OCI_NS_NET))
@@ -391,7 +397,7 @@ static bool shares_host_ns(const struct rootfs_ctx *c, const char *type)
 static const char *joined_ns_path(const struct rootfs_ctx *c, const char *type, const char **name)
 {
     const struct oci_namespace *ns = c->plan->spec->linux_.ns;
-    int k = !strcmp(type, "sysfs") ? OCI_NS_NET : !strcmp(type, "proc") ? OCI_NS_PID : !strcmp(type, "mqueue") ? OCI_NS_IPC : -1;
+    int k = fs_ns_kind(type);
     if (k < 0 || k == OCI_NS_NET || !ns[k].present || !ns[k].path)
         return NULL;
     *name = oci_ns_names[k];
