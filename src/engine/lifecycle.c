@@ -1029,19 +1029,13 @@ int ctr_stop(struct moat_container *c, int timeout, moat_error **err)
     }
     if (timeout < 0)
         timeout = c->req->stop_timeout >= 0 ? (int)c->req->stop_timeout : 10;
-    _cleanup_error_ moat_error *ke = NULL;
-    if (ctr_kill(c, timeout == 0 ? SIGKILL : sig, &ke) < 0) {
+    if (ctr_kill(c, timeout == 0 ? SIGKILL : sig, err) < 0) {
         /* Already dead, its monitor's exit not processed yet (a restart policy's container
          * between two runs): the stop is done once that exit arrives; manual_stop keeps the
          * policy from starting it again.  Docker's stop succeeds here too. */
-        if (ke->errnum != EEXIST) {
-            if (err) {
-                moat_error_free(*err);
-                *err = ke;
-                ke = NULL;
-            }
+        if (!err || !*err || (*err)->errnum != EEXIST)
             return -1;
-        }
+        moat_error_freep(err);
         moat_engine_event(c->e, "container", "stop", c->id, NULL);
         return 0;
     }
