@@ -6,7 +6,8 @@ set -euo pipefail
 
 PKGS=(
   build-essential pkg-config clang llvm
-  libseccomp-dev libcap-ng-dev libapparmor-dev libselinux1-dev libbpf-dev libelf-dev zlib1g-dev
+  libseccomp-dev libcap-ng-dev libapparmor-dev libselinux1-dev libsepol-dev libpcre2-dev libbpf-dev libelf-dev
+  zlib1g-dev libbz2-dev liblzma-dev libzstd-dev liblz4-dev libacl1-dev libattr1-dev
   libssl-dev libarchive-dev libjson-c-dev libsubid-dev libevent-dev libhttp-parser-dev
   bats bats-assert bats-support bats-file
   busybox-static uidmap iproute2 procps jq util-linux curl socat python3
