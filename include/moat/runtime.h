@@ -25,6 +25,11 @@ struct moat_create_opts {
 int moat_rt_create(const struct moat_rt_opts *o, const char *id, const struct moat_create_opts *co,
                    moat_error **err);
 int moat_rt_start(const struct moat_rt_opts *o, const char *id, moat_error **err);
+/* A sealed (write, grow, shrink, seal), close-on-exec memfd copy of the runtime
+ * binary at path.  Executed from it (execveat AT_EMPTY_PATH), moat-runtime's
+ * create and exec skip their own sealed re-exec (CVE-2019-5736): the engine makes
+ * one copy at its start and its monitors run every create and exec from it. */
+int moat_rt_sealed_copy(const char *path, int *ret_fd, moat_error **err);
 /* create + start; unless detach, wait for the container, forward signals,
  * delete it afterwards and return its exit status in *ret_status (128+N for a signal). */
 int moat_rt_run(const struct moat_rt_opts *o, const char *id, const struct moat_create_opts *co, bool detach,

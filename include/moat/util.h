@@ -49,6 +49,10 @@ int moat_write_file_at(int dirfd, const char *path, const char *data, moat_error
 int moat_private_dir(const char *path, moat_error **err);
 int moat_write_file_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
                            moat_error **err);
+/* The same replace without the fsyncs: whole or not at all if the writer dies, not durable
+ * across a power loss.  Only for files made again before every use (a bundle's config.json). */
+int moat_write_file_replace(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+                            moat_error **err);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t moat_now_ns(void);

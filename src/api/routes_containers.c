@@ -126,7 +126,7 @@ static void h_restart(struct api_call *c)
         moat_http_reply_empty(c->req, 204);
         return;
     }
-    ctr_add_waiter(ctr, c->req, WAIT_RESTART, false);
+    ctr_add_restart_waiter(ctr, c->req, &c->who);
 }
 
 static void h_kill(struct api_call *c)

@@ -225,7 +225,8 @@ int moat_write_file_at(int dirfd, const char *path, const char *data, moat_error
     return 0;
 }
 
-int moat_write_file_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode, moat_error **err)
+static int write_file_renamed(int dirfd, const char *name, const void *data, size_t len, mode_t mode, bool durable,
+                              moat_error **err)
 {
     const char *slash = strrchr(name, '/');
     if (slash) {
@@ -233,13 +234,13 @@ int moat_write_file_atomic(int dirfd, const char *name, const void *data, size_t
         _cleanup_close_ int dfd = openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
             return moat_err_sys(err, "open directory '%s'", dir);
-        return moat_write_file_atomic(dfd, slash + 1, data, len, mode, err);
+        return write_file_renamed(dfd, slash + 1, data, len, mode, durable, err);
     }
     _cleanup_free_ char *tmp = xasprintf(".%s.tmp.%d", name, (int)getpid());
     _cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0)
         return moat_err_sys(err, "create '%s'", tmp);
-    if (moat_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+    if (moat_write_all(fd, data, len) < 0 || (durable && fsync(fd) < 0)) {
         int e = errno;
         unlinkat(dirfd, tmp, 0);
         return moat_err_errno(err, e, "write '%s'", tmp);
@@ -250,9 +251,19 @@ int moat_write_file_atomic(int dirfd, const char *name, const void *data, size_t
         return moat_err_errno(err, e, "rename '%s' to '%s'", tmp, name);
     }
     /* Make the rename itself durable. */
-    if (fsync(dirfd) < 0 && errno != EBADF && errno != EINVAL)
+    if (durable && fsync(dirfd) < 0 && errno != EBADF && errno != EINVAL)
         return moat_err_sys(err, "fsync directory of '%s'", name);
     return 0;
+}
+
+int moat_write_file_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode, moat_error **err)
+{
+    return write_file_renamed(dirfd, name, data, len, mode, true, err);
+}
+
+int moat_write_file_replace(int dirfd, const char *name, const void *data, size_t len, mode_t mode, moat_error **err)
+{
+    return write_file_renamed(dirfd, name, data, len, mode, false, err);
 }
 
 uint64_t moat_now_ns(void)

@@ -26,6 +26,10 @@ struct waiter {
     struct moat_http_req *req;
     enum waiter_kind kind;
     bool remove_volumes; /* WAIT_REMOVE: rm -v */
+    /* WAIT_RESTART: who asked, for the start that ends the restart (its policy, its audit record) */
+    uid_t uid;
+    bool uid_known;
+    char identity[64];
 };
 
 struct ctr_volume { /* a volume or bind the container mounts */
@@ -67,6 +71,7 @@ struct moat_container {
     struct relay *attach_pending; /* attach clients waiting for start */
     struct relay *relays;         /* live attach relays */
     bool rootfs_mounted;
+    bool reap_volumes;            /* waiting in engine->reaping: remove its anonymous volumes too */
     struct logs_follow *followers; /* GET /containers/{id}/logs streams (logs.c) */
 };
 
@@ -119,6 +124,8 @@ void ctr_set_status(struct moat_container *c, enum ctr_status s);
 int ctr_validate_name(const char *name, moat_error **err);
 
 /* lifecycle.c */
+/* Finish the removals after_exit answered (engine shutdown: at once). */
+void engine_reap(struct moat_engine *e);
 int ctr_start(struct moat_container *c, const struct moat_caller *who, moat_error **err);
 /* After a failed start: ends pending attaches; --rm removes it (true: c was freed). */
 bool ctr_start_failed(struct moat_container *c);
@@ -132,6 +139,8 @@ void ctr_recover(struct moat_container *c);
 /* Answer the waiters of a container that is being removed (wait, rm). */
 void ctr_removed(struct moat_container *c);
 void ctr_add_waiter(struct moat_container *c, struct moat_http_req *req, enum waiter_kind kind, bool vols);
+/* A WAIT_RESTART waiter: the start after the stop is made as `who`. */
+void ctr_add_restart_waiter(struct moat_container *c, struct moat_http_req *req, const struct moat_caller *who);
 int ctr_runtime(struct moat_engine *e, char *const *args, char **ret_err, moat_error **err);
 int ctr_update(struct moat_container *c, const char *resources_json, moat_error **err);
 

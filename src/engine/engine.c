@@ -17,6 +17,7 @@
 #include "engine/engine.h"
 #include "moat/audit.h"
 #include "moat/log.h"
+#include "moat/runtime.h"
 #include "moat/policy.h"
 #include "moat/store.h"
 #include "moat/util.h"
@@ -310,6 +311,16 @@ int moat_engine_new(const struct moat_engine_opts *o, struct event_base *base, s
         goto fail;
     e->runtime_timeout_s = o->runtime_timeout_s > 0 ? o->runtime_timeout_s : 30;
     e->runtime_path = o->runtime ? xstrdup(o->runtime) : sibling("moat-runtime");
+    e->runtime_builtin = !o->runtime;
+    e->runtime_memfd = -1;
+    if (e->runtime_builtin && e->runtime_path) {
+        moat_error *me = NULL;
+        if (moat_rt_sealed_copy(e->runtime_path, &e->runtime_memfd, &me) < 0) {
+            /* not fatal: each create then makes its own sealed copy */
+            moat_log(MOAT_LOG_WARN, "no sealed copy of the runtime: %s", me->msg);
+            moat_error_free(me);
+        }
+    }
     e->monitor_path = o->monitor ? xstrdup(o->monitor) : sibling("moat-monitor");
     if (!e->runtime_path || !e->monitor_path) {
         moat_err(err, ENOENT, "%s not found next to moatd or in PATH", !e->runtime_path ? "moat-runtime" : "moat-monitor");
@@ -392,6 +403,10 @@ void moat_engine_free(struct moat_engine *e)
     if (!e)
         return;
     events_free_all(e);
+    engine_reap(e);
+    free(e->reaping);
+    if (e->reap_ev)
+        event_free(e->reap_ev);
     for (size_t i = 0; i < e->n_ctrs; i++)
         ctr_free(e->ctrs[i]);
     free(e->ctrs);
@@ -406,6 +421,8 @@ void moat_engine_free(struct moat_engine *e)
     free(e->run_dir);
     free(e->socket_path);
     free(e->runtime_path);
+    if (e->runtime_memfd >= 0)
+        close(e->runtime_memfd);
     free(e->monitor_path);
     free(e->runtime_root);
     free(e);

@@ -48,11 +48,23 @@ struct moat_engine {
     struct moat_volumes *volumes;
     char *store_root, *run_dir, *socket_path, *runtime_path, *monitor_path, *runtime_root;
     bool rootless;
+    /* The runtime is moat's own (no --runtime): the few runtime commands that only
+     * signal a created container (start) run in the engine, without an exec. */
+    bool runtime_builtin;
+    /* With it: a sealed memfd copy of moat-runtime, made once, that every monitor runs
+     * create and exec from (so they skip their own sealed re-exec); -1 without. */
+    int runtime_memfd;
     int runtime_timeout_s;        /* a runtime command that takes longer is killed (ctr_runtime) */
     int64_t started_unix;
     struct moat_container **ctrs; /* every container */
     size_t n_ctrs;
     size_t n_relays;              /* live attach/exec streams: hijacked sockets the HTTP server no longer counts */
+    /* Containers whose removal was answered and is finished right after (lifecycle.c:
+     * after_exit): out of ctrs already, their files and mounts go on the next turn of
+     * the loop, once the answers are written. */
+    struct moat_container **reaping;
+    size_t n_reaping;
+    struct event *reap_ev;
     struct event_sub *subs;       /* GET /events listeners (events.c) */
     struct event_ring *ev_ring;   /* the last events, for since= (events.c) */
     struct moat_audit *audit;     /* the tamper-evident audit log, <store>/audit (moat/audit.h) */

@@ -39,6 +39,7 @@
 #include "api/api.h"
 
 static void monitor_exited(evutil_socket_t fd, short what, void *arg);
+static void reap_later(struct moat_engine *e, struct moat_container *c);
 
 /* ---- running helper binaries -------------------------------------------------------- */
 /* Run `runtime --root R args...`; its stderr's last line becomes the error. */
@@ -127,6 +128,22 @@ int ctr_runtime(struct moat_engine *e, char *const *args, char **ret_err, moat_e
     if (ret_err)
         *ret_err = xstrdup(line);
     return moat_err(err, EIO, "%s", line[0] ? line : "moat-runtime failed");
+}
+
+/* `runtime start ID`.  With moat's own runtime the engine does it in place: a start
+ * is a write to the created container's exec fifo (and its poststart hooks), the
+ * same library call moat-runtime makes, and an exec of the runtime costs more than
+ * the rest of it.  Another runtime (--runtime) is run. */
+static int ctr_runtime_start(struct moat_engine *e, const char *id, moat_error **err)
+{
+    if (e->runtime_builtin) {
+        struct moat_rt_opts o = {.root = e->runtime_root};
+        return moat_rt_start(&o, id, err);
+    }
+    char *rterr = NULL;
+    int rc = ctr_runtime(e, (char *const[]){(char *)"start", (char *)id, NULL}, &rterr, err);
+    free(rterr);
+    return rc;
 }
 
 /* ---- the runtime's delete, off the exit path ------------------------------------------ */
@@ -402,8 +419,9 @@ static int recheck_binds(struct moat_container *c, moat_error **err)
     return 0;
 }
 
-/* The engine starting a container by itself (a restart policy, the second half of docker
- * restart): on the audit record as "engine", under the policy of the container's creator. */
+/* The engine starting a container by itself (a restart policy; a docker restart whose
+ * requester is not known): on the audit record as "engine", under the policy of the
+ * container's creator.  A docker restart's second half is its requester's. */
 static struct moat_caller engine_caller(const struct moat_container *c, const char *action)
 {
     return (struct moat_caller){.id = {.uid = c->creator_uid}, .id_known = c->creator_known,
@@ -505,7 +523,8 @@ static int write_spec(struct moat_container *c, const struct moat_caller *who, c
     _cleanup_close_ int dfd = open(bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return moat_err_sys(err, "open '%s'", bundle);
-    return moat_write_file_atomic(dfd, "config.json", s, strlen(s), 0600, err);
+    /* made again at every start: no fsync */
+    return moat_write_file_replace(dfd, "config.json", s, strlen(s), 0600, err);
 }
 
 /* ---- the monitor ---------------------------------------------------------------------- */
@@ -534,6 +553,8 @@ int engine_spawn_monitor(struct moat_engine *e, const char *id, const struct spa
     if (!strcmp(s->mode_flag, "--bundle"))
         moat_strv_push(&argv, "--no-delete"); /* after_exit deletes, off the exit path */
     strv_add2(&argv, "--sync-fd", "3");
+    if (e->runtime_memfd >= 0)
+        strv_add2(&argv, "--runtime-fd", "4");
     pid_t pid = fork();
     if (pid < 0) {
         moat_strv_free(argv);
@@ -542,8 +563,12 @@ int engine_spawn_monitor(struct moat_engine *e, const char *id, const struct spa
         return moat_err_sys(err, "fork");
     }
     if (pid == 0) {
+        /* the runtime copy out of the way of 0..4 first, then 4 */
+        int rfd = e->runtime_memfd >= 0 ? fcntl(e->runtime_memfd, F_DUPFD_CLOEXEC, 5) : -1;
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 || dup2(p[1], 3) < 0)
+            _exit(127);
+        if (e->runtime_memfd >= 0 && (rfd < 0 || dup2(rfd, 4) < 0))
             _exit(127);
         sigset_t all;
         sigemptyset(&all);
@@ -663,13 +688,10 @@ int ctr_start(struct moat_container *c, const struct moat_caller *who, moat_erro
     }
     watch_monitor(c);
     relay_connect_pending(c);
-    char *rterr = NULL;
-    if (ctr_runtime(e, (char *const[]){(char *)"start", c->id, NULL}, &rterr, err) < 0) {
-        free(rterr);
+    if (ctr_runtime_start(e, c->id, err) < 0) {
         ctr_runtime(e, (char *const[]){(char *)"kill", c->id, (char *)"KILL", NULL}, NULL, &e2);
         return moat_err_wrap(err, "start container %.12s", c->id);
     }
-    free(rterr);
     char now[64];
     moat_rfc3339_now(now, sizeof now);
     free(c->started_at);
@@ -710,6 +732,15 @@ void ctr_add_waiter(struct moat_container *c, struct moat_http_req *req, enum wa
     w->next = c->waiters;
     c->waiters = w;
     moat_http_on_close(req, waiter_gone, w);
+}
+
+void ctr_add_restart_waiter(struct moat_container *c, struct moat_http_req *req, const struct moat_caller *who)
+{
+    ctr_add_waiter(c, req, WAIT_RESTART, false);
+    struct waiter *w = c->waiters;
+    w->uid = who->id.uid;
+    w->uid_known = who->id_known;
+    snprintf(w->identity, sizeof w->identity, "%s", who->identity ? who->identity : "");
 }
 
 static void wait_body(struct moat_http_req *req, int code, const char *error)
@@ -775,7 +806,14 @@ static bool has_waiter(struct moat_container *c, enum waiter_kind k)
 static void restart_waiters(struct moat_container *c)
 {
     _cleanup_error_ moat_error *e = NULL;
+    /* the start is the restart requester's (the first, when several asked) */
     struct moat_caller who = engine_caller(c, "container.restart");
+    for (struct waiter *w = c->waiters; w; w = w->next)
+        if (w->kind == WAIT_RESTART && w->identity[0]) {
+            who.id = (struct moat_identity){.uid = w->uid};
+            who.id_known = w->uid_known;
+            who.identity = w->identity;
+        }
     int r = ctr_start(c, &who, &e);
     struct waiter **p = &c->waiters;
     while (*p) {
@@ -892,38 +930,38 @@ static void after_exit(struct moat_container *c)
     }
     read_exit(c);
     delete_async(e, c->id);
-    unmount_rootfs(c);
     c->pid = 0;
     c->monitor_pid = 0;
     c->status = CTR_EXITED;
-    _cleanup_error_ moat_error *e1 = NULL;
-    if (ctr_save(c, &e1) < 0)
-        moat_log(MOAT_LOG_WARN, "save container %.12s: %s", c->id, e1->msg);
-    char code[16];
-    snprintf(code, sizeof code, "%d", c->exit_code);
-    moat_engine_event(e, "container", "die", c->id, (char *const[]){"exitCode", code, NULL});
-    logs_container_exited(c);
     /* A restart keeps the container, even with --rm (moby). */
     bool restart = has_waiter(c, WAIT_RESTART);
     bool removal = !restart && wants_removal(c);
     bool vols = remove_volumes_requested(c);
+    if (!removal) {
+        /* (a container about to be removed is not saved: should the engine die first, its
+         * record still says running and the next engine finds it exited and removes it) */
+        unmount_rootfs(c);
+        _cleanup_error_ moat_error *e1 = NULL;
+        if (ctr_save(c, &e1) < 0)
+            moat_log(MOAT_LOG_WARN, "save container %.12s: %s", c->id, e1->msg);
+    }
+    char code[16];
+    snprintf(code, sizeof code, "%d", c->exit_code);
+    moat_engine_event(e, "container", "die", c->id, (char *const[]){"exitCode", code, NULL});
+    logs_container_exited(c);
     wake(c, false);
     if (restart) {
         restart_waiters(c);
         return;
     }
     if (removal) {
-        _cleanup_error_ moat_error *e2 = NULL;
-        if (ctr_remove(c, vols, &e2) < 0) {
-            moat_log(MOAT_LOG_WARN, "remove container %.12s: %s", c->id, e2->msg);
-            c->status = CTR_DEAD;
-            ctr_save(c, NULL);
-        }
+        /* Gone for every client from here on (its name is free again) and answered; the
+         * unmount (a lazy umount waits for an RCU grace period) and the removal of its
+         * files follow on the next turn of the loop, after the answers are written. */
+        engine_drop(e, c);
         wake(c, true);
-        if (c->status != CTR_DEAD) {
-            engine_drop(e, c);
-            ctr_free(c);
-        }
+        c->reap_volumes = vols;
+        reap_later(e, c);
         return;
     }
     if (should_restart(c)) {
@@ -938,6 +976,42 @@ static void after_exit(struct moat_container *c)
         c->restart_timer = evtimer_new(e->base, restart_fire, c);
         evtimer_add(c->restart_timer, &tv);
     }
+}
+
+/* ---- removals finished after their answer --------------------------------------------- */
+void engine_reap(struct moat_engine *e)
+{
+    while (e->n_reaping > 0) {
+        struct moat_container *c = e->reaping[--e->n_reaping];
+        _cleanup_error_ moat_error *err = NULL;
+        if (ctr_remove(c, c->reap_volumes, &err) < 0) {
+            /* kept, as Docker keeps a container it could not remove: dead */
+            moat_log(MOAT_LOG_WARN, "remove container %.12s: %s", c->id, err->msg);
+            c->status = CTR_DEAD;
+            ctr_save(c, NULL);
+            engine_add(e, c);
+            continue;
+        }
+        ctr_free(c);
+    }
+}
+
+static void reap_fire(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    engine_reap(arg);
+}
+
+static void reap_later(struct moat_engine *e, struct moat_container *c)
+{
+    e->reaping = xrealloc(e->reaping, (e->n_reaping + 1) * sizeof *e->reaping);
+    e->reaping[e->n_reaping++] = c;
+    if (!e->reap_ev)
+        e->reap_ev = evtimer_new(e->base, reap_fire, e);
+    static const struct timeval now = {0, 0};
+    if (!e->reap_ev || evtimer_add(e->reap_ev, &now) < 0)
+        engine_reap(e);
 }
 
 static void monitor_exited(evutil_socket_t fd, short what, void *arg)

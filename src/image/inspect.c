@@ -119,6 +119,7 @@ int moat_image_inspect(struct moat_store *s, const struct moat_image *img, struc
         free(lower);
     }
     json_object_object_add(gd, "Data", data);
+    /* the store's layers are overlay lower dirs; the engine names the driver its containers get */
     json_object_object_add(gd, "Name", json_object_new_string("overlay"));
     json_object_object_add(o, "GraphDriver", gd);
     struct json_object *rootfs = json_object_new_object();

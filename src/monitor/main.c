@@ -43,9 +43,10 @@ static void parse_args(struct mon_opts *o, int argc, char **argv)
         {"tty", no_argument, NULL, 't'},               {"stdin", no_argument, NULL, 'I'},
         {"stdin-once", no_argument, NULL, 'O'},        {"bundle", required_argument, NULL, 'b'},
         {"exec", required_argument, NULL, 'e'},        {"sync-fd", required_argument, NULL, 'S'},
-        {"no-delete", no_argument, NULL, 'D'},         {NULL, 0, NULL, 0}};
+        {"no-delete", no_argument, NULL, 'D'},         {"runtime-fd", required_argument, NULL, 'F'},
+        {NULL, 0, NULL, 0}};
     *o = (struct mon_opts){.log_max_size = MOAT_MON_DEFAULT_LOG_SIZE, .log_max_files = MOAT_MON_DEFAULT_LOG_FILES,
-                           .sync_fd = -1};
+                           .sync_fd = -1, .runtime_fd = -1};
     int c;
     uint64_t v;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -75,6 +76,11 @@ static void parse_args(struct mon_opts *o, int argc, char **argv)
             if (moat_parse_u64(optarg, &v) < 0 || v < 3 || v > INT_MAX)
                 usage("--sync-fd: an open fd >= 3");
             o->sync_fd = (int)v;
+            break;
+        case 'F':
+            if (moat_parse_u64(optarg, &v) < 0 || v < 3 || v > INT_MAX)
+                usage("--runtime-fd: an open fd >= 3");
+            o->runtime_fd = (int)v;
             break;
         default: usage("unknown option");
         }
@@ -212,7 +218,12 @@ static pid_t spawn(char **argv, int in, int out, int errfd, moat_error **err)
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        execv(argv[0], argv);
+        /* argv[0] stays the runtime's path (its messages name it); the code comes
+         * from the engine's sealed copy when there is one */
+        if (M.o.runtime_fd >= 0)
+            syscall(SYS_execveat, M.o.runtime_fd, "", argv, environ, AT_EMPTY_PATH);
+        else
+            execv(argv[0], argv);
         dprintf(2, "moat-monitor: exec %s: %s\n", argv[0], strerror(errno));
         _exit(127);
     }
@@ -383,15 +394,23 @@ static void daemonise(void)
         dup2(null, fd);
     if (null > 2)
         close(null);
-    int s = M.o.sync_fd;
-    if (s >= 0) {
-        if (s > 3)
-            syscall(SYS_close_range, 3u, (unsigned)s - 1, 0u);
-        syscall(SYS_close_range, (unsigned)s + 1, ~0u, 0u);
-        fcntl(s, F_SETFD, FD_CLOEXEC);
-    } else {
-        syscall(SYS_close_range, 3u, ~0u, 0u);
+    /* every inherited fd closed but the sync fd and the runtime's, both close-on-exec */
+    int keep[2] = {M.o.sync_fd, M.o.runtime_fd};
+    if (keep[0] > keep[1]) {
+        int t = keep[0];
+        keep[0] = keep[1];
+        keep[1] = t;
     }
+    unsigned from = 3;
+    for (size_t i = 0; i < ARRAY_SIZE(keep); i++) {
+        if (keep[i] < 0 || (unsigned)keep[i] < from)
+            continue;
+        if ((unsigned)keep[i] > from)
+            syscall(SYS_close_range, from, (unsigned)keep[i] - 1, 0u);
+        fcntl(keep[i], F_SETFD, FD_CLOEXEC);
+        from = (unsigned)keep[i] + 1;
+    }
+    syscall(SYS_close_range, from, ~0u, 0u);
 }
 
 static int listen_unix(const char *path, moat_error **err)
@@ -550,6 +569,8 @@ int main(int argc, char **argv)
     parse_args(&M.o, argc, argv);
     if (M.o.sync_fd >= 0 && fcntl(M.o.sync_fd, F_GETFD) < 0)
         usage("--sync-fd is not an open fd");
+    if (M.o.runtime_fd >= 0 && (M.o.runtime_fd == M.o.sync_fd || fcntl(M.o.runtime_fd, F_GETFD) < 0))
+        usage("--runtime-fd is not an open fd of its own");
     daemonise();
     _cleanup_error_ moat_error *err = NULL;
     if (setup(&M, &err) < 0)

@@ -61,6 +61,7 @@ struct mon_opts {
     bool tty, stdin_open, stdin_once;
     bool no_delete; /* container mode: leave `runtime delete` to the engine */
     int sync_fd;
+    int runtime_fd; /* --runtime-fd: the runtime as an executable fd (the engine's sealed copy), else -1 */
 };
 
 enum mon_phase {

@@ -29,6 +29,48 @@ bool sealed_is_sealed(void)
     return seals >= 0 && (seals & F_SEAL_WRITE) && (seals & F_SEAL_SEAL);
 }
 
+/* A sealed, read-only memfd copy of the executable open on src. */
+static int sealed_copy_fd(int src, moat_error **err)
+{
+    struct stat st;
+    if (fstat(src, &st) < 0)
+        return moat_err_sys(err, "stat the runtime binary");
+    int mfd = memfd_create("moat-runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+    if (mfd < 0 && errno == EINVAL)
+        mfd = memfd_create("moat-runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (mfd < 0)
+        return moat_err_sys(err, "memfd_create");
+    off_t off = 0;
+    while (off < st.st_size) {
+        ssize_t n = sendfile(mfd, src, &off, (size_t)(st.st_size - off));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int e = n < 0 ? errno : EIO;
+            close(mfd);
+            return moat_err_errno(err, e, "copy the runtime binary into a sealed memfd");
+        }
+    }
+    if (fcntl(mfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) {
+        int e = errno;
+        close(mfd);
+        return moat_err_errno(err, e, "seal the runtime binary copy");
+    }
+    return mfd;
+}
+
+int moat_rt_sealed_copy(const char *path, int *ret_fd, moat_error **err)
+{
+    _cleanup_close_ int src = open(path, O_RDONLY | O_CLOEXEC);
+    if (src < 0)
+        return moat_err_sys(err, "open '%s'", path);
+    int fd = sealed_copy_fd(src, err);
+    if (fd < 0)
+        return moat_err_wrap(err, "'%s'", path);
+    *ret_fd = fd;
+    return 0;
+}
+
 int sealed_reexec_if_needed(int argc, char **argv, moat_error **err)
 {
     (void)argc;
@@ -37,25 +79,9 @@ int sealed_reexec_if_needed(int argc, char **argv, moat_error **err)
     _cleanup_close_ int src = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
     if (src < 0)
         return moat_err_sys(err, "open /proc/self/exe");
-    struct stat st;
-    if (fstat(src, &st) < 0)
-        return moat_err_sys(err, "stat /proc/self/exe");
-    int mfd = memfd_create("moat-runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
-    if (mfd < 0 && errno == EINVAL)
-        mfd = memfd_create("moat-runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (mfd < 0)
-        return moat_err_sys(err, "memfd_create");
-    _cleanup_close_ int memfd = mfd;
-    off_t off = 0;
-    while (off < st.st_size) {
-        ssize_t n = sendfile(memfd, src, &off, (size_t)(st.st_size - off));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return moat_err_sys(err, "copy the runtime binary into a sealed memfd");
-    }
-    if (fcntl(memfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
-        return moat_err_sys(err, "seal the runtime binary copy");
+    _cleanup_close_ int memfd = sealed_copy_fd(src, err);
+    if (memfd < 0)
+        return -1;
     fexecve(memfd, argv, environ);
     return moat_err_sys(err, "re-execute from the sealed copy");
 }

@@ -111,6 +111,24 @@ copy() {
   [ "$(stat -c %u "$AUD/audit.key")" = "$(id -u)" ]
 }
 
+@test "audit: the start that ends a docker restart is on the record as the requester, not the engine" {
+  m run -d --name audr busybox sleep 100 >/dev/null
+  m restart -t 0 audr >/dev/null
+  run m inspect -f '{{.State.Running}}' audr
+  assert_output true
+  run "$MOAT_BIN" audit ls --dir "$AUD" --action container.restart --format json
+  assert_success
+  # the request (naming audr), then the start after the stop (naming the ID): both the caller's
+  [ "${#lines[@]}" -eq 2 ]
+  [ "$(jq -r .object <<<"${lines[0]}")" = audr ]
+  [ "$(jq -r .object <<<"${lines[1]}")" = "$(m inspect -f '{{.Id}}' audr)" ]
+  for l in "${lines[@]}"; do
+    [ "$(jq -r .identity <<<"$l")" = "$(me)" ]
+    [ "$(jq -r .decision <<<"$l")" = allow ]
+  done
+  m rm -f audr >/dev/null
+}
+
 @test "audit verify: an edited line is caught and named" {
   copy
   n=$(grep -n '"action":"volume.create"' "$T/audit.log" | head -1 | cut -d: -f1)
