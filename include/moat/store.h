@@ -108,8 +108,10 @@ int moat_image_load(struct moat_store *s, int fd, const char *dir, char ***ret_l
  * OCI image layout (oci-layout, index.json, blobs/). */
 int moat_image_save(struct moat_store *s, char *const *refs, int out_fd, moat_error **err);
 
-/* docker image inspect: one image in Docker's JSON shape. */
-int moat_image_inspect(struct moat_store *s, const struct moat_image *img, struct json_object **ret, moat_error **err);
+/* docker image inspect: one image in Docker's JSON shape; driver: GraphDriver.Name, the
+ * driver containers of it get (NULL: "overlay"). */
+int moat_image_inspect(struct moat_store *s, const struct moat_image *img, const char *driver, struct json_object **ret,
+                       moat_error **err);
 
 struct moat_history_row {
     char *id; /* the image ID for the newest row, NULL ("<missing>") for the rest */
@@ -173,6 +175,8 @@ struct moat_store_info {
     char *uidmap, *gidmap; /* "0:1001:1,1:100000:65535" (rootless) */
 };
 int moat_store_info(struct moat_store *s, struct moat_store_info *r, moat_error **err);
+/* Only the driver and why copy (storage.json; probed and recorded the first time). */
+int moat_store_driver(struct moat_store *s, char **ret_driver, char **ret_reason, moat_error **err);
 void moat_store_info_clear(struct moat_store_info *r);
 
 #endif

@@ -418,7 +418,11 @@ static void h_inspect(struct api_call *c)
         return;
     _cleanup_error_ moat_error *e = NULL;
     _cleanup_json_ struct json_object *o = NULL;
-    if (moat_image_inspect(c->engine->store, &img, &o, &e) < 0) {
+    /* GraphDriver.Name: the driver this engine's containers get (docker info's Driver) */
+    _cleanup_free_ char *driver = NULL, *why = NULL;
+    _cleanup_error_ moat_error *de = NULL;
+    moat_engine_rootfs_driver(c->engine, &driver, &why, &de);
+    if (moat_image_inspect(c->engine->store, &img, driver, &o, &e) < 0) {
         moat_image_clear(&img);
         api_error_reply(c->req, e);
         return;
@@ -427,14 +431,6 @@ static void h_inspect(struct api_call *c)
         json_object_object_add(o, "ContainerConfig", container_config(&img));
     if (!json_object_object_get_ex(o, "Container", NULL))
         json_object_object_add(o, "Container", json_object_new_string(""));
-    /* the driver this engine's containers of it get (docker info's Driver): copy when the
-     * store or a rootless engine cannot mount overlays */
-    struct json_object *gd;
-    _cleanup_free_ char *driver = NULL, *why = NULL;
-    _cleanup_error_ moat_error *de = NULL;
-    if (json_object_object_get_ex(o, "GraphDriver", &gd) &&
-        moat_engine_rootfs_driver(c->engine, &driver, &why, &de) == 0 && driver)
-        json_object_object_add(gd, "Name", json_object_new_string(driver));
     moat_image_clear(&img);
     moat_http_reply_json(c->req, 200, o);
 }

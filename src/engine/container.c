@@ -595,12 +595,10 @@ static int name_taken(struct moat_engine *e, const char *name, moat_error **err)
 
 int moat_engine_rootfs_driver(struct moat_engine *e, char **ret_driver, char **ret_reason, moat_error **err)
 {
-    struct moat_store_info in;
-    if (moat_store_info(e->store, &in, err) < 0)
+    _cleanup_free_ char *reason = NULL;
+    if (moat_store_driver(e->store, ret_driver, &reason, err) < 0)
         return -1;
-    *ret_driver = TAKE_PTR(in.driver);
-    *ret_reason = in.reason ? xasprintf("overlay probe failed: %s", in.reason) : NULL;
-    moat_store_info_clear(&in);
+    *ret_reason = reason ? xasprintf("overlay probe failed: %s", reason) : NULL;
     return 0;
 }
 

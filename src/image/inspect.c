@@ -67,7 +67,8 @@ static struct json_object *strs(char **v)
     return a;
 }
 
-int moat_image_inspect(struct moat_store *s, const struct moat_image *img, struct json_object **ret, moat_error **err)
+int moat_image_inspect(struct moat_store *s, const struct moat_image *img, const char *driver, struct json_object **ret,
+                       moat_error **err)
 {
     (void)err;
     struct json_object *cfg = img->config->json;
@@ -119,8 +120,7 @@ int moat_image_inspect(struct moat_store *s, const struct moat_image *img, struc
         free(lower);
     }
     json_object_object_add(gd, "Data", data);
-    /* the store's layers are overlay lower dirs; the engine names the driver its containers get */
-    json_object_object_add(gd, "Name", json_object_new_string("overlay"));
+    json_object_object_add(gd, "Name", json_object_new_string(driver ? driver : "overlay"));
     json_object_object_add(o, "GraphDriver", gd);
     struct json_object *rootfs = json_object_new_object();
     json_object_object_add(rootfs, "Type", json_object_new_string("layers"));

@@ -569,7 +569,7 @@ void moat_store_info_clear(struct moat_store_info *r)
 }
 
 /* The driver, probed once and recorded in storage.json. */
-static int store_driver(struct moat_store *s, char **ret_driver, char **ret_reason, moat_error **err)
+int moat_store_driver(struct moat_store *s, char **ret_driver, char **ret_reason, moat_error **err)
 {
     _cleanup_json_ struct json_object *o = NULL;
     if (moat_json_parse_file_at(s->rootfd, "storage.json", 1 << 16, "storage.json", &o, err) < 0)
@@ -605,7 +605,7 @@ static int store_driver(struct moat_store *s, char **ret_driver, char **ret_reas
 int moat_store_info(struct moat_store *s, struct moat_store_info *r, moat_error **err)
 {
     memset(r, 0, sizeof(*r));
-    if (store_driver(s, &r->driver, &r->reason, err) < 0)
+    if (moat_store_driver(s, &r->driver, &r->reason, err) < 0)
         return -1;
     struct statfs sf;
     r->backing_fs = xstrdup(fstatfs(s->rootfd, &sf) == 0 ? fs_name((long)sf.f_type) : "unknown");
@@ -671,7 +671,7 @@ int moat_snapshot_create(struct moat_store *s, const char *id, const char *image
     _cleanup_free_ char *driver = NULL, *reason = NULL;
     if (o && o->copy)
         driver = xstrdup("copy");
-    else if (store_driver(s, &driver, &reason, err) < 0)
+    else if (moat_store_driver(s, &driver, &reason, err) < 0)
         return -1;
     struct moat_image img;
     if (moat_image_lookup(s, image_ref, MOAT_LOOKUP_BUILTIN, &img, err) < 0)

@@ -35,7 +35,7 @@ static int sealed_copy_fd(int src, moat_error **err)
     struct stat st;
     if (fstat(src, &st) < 0)
         return moat_err_sys(err, "stat the runtime binary");
-    int mfd = memfd_create("moat-runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+    _cleanup_close_ int mfd = memfd_create("moat-runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
     if (mfd < 0 && errno == EINVAL)
         mfd = memfd_create("moat-runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (mfd < 0)
@@ -45,18 +45,12 @@ static int sealed_copy_fd(int src, moat_error **err)
         ssize_t n = sendfile(mfd, src, &off, (size_t)(st.st_size - off));
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0) {
-            int e = n < 0 ? errno : EIO;
-            close(mfd);
-            return moat_err_errno(err, e, "copy the runtime binary into a sealed memfd");
-        }
+        if (n <= 0)
+            return moat_err_errno(err, n < 0 ? errno : EIO, "copy the runtime binary into a sealed memfd");
     }
-    if (fcntl(mfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) {
-        int e = errno;
-        close(mfd);
-        return moat_err_errno(err, e, "seal the runtime binary copy");
-    }
-    return mfd;
+    if (fcntl(mfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
+        return moat_err_sys(err, "seal the runtime binary copy");
+    return TAKE_FD(mfd);
 }
 
 int moat_rt_sealed_copy(const char *path, int *ret_fd, moat_error **err)
